@@ -1,0 +1,49 @@
+import path from "node:path";
+import { assertPathSafeUid } from "./dicom/uid.js";
+
+/** The FIONA on-disk layout (fiona-original.md 0.4), rooted at <dataDir>/site. */
+export class SitePaths {
+  readonly site: string;
+  constructor(readonly dataDir: string) {
+    this.site = path.join(dataDir, "site");
+  }
+  get archive(): string {
+    return path.join(this.site, "archive");
+  }
+  get raw(): string {
+    return path.join(this.site, "raw");
+  }
+  get participants(): string {
+    return path.join(this.site, "participants");
+  }
+  get quarantineBad(): string {
+    return path.join(this.site, "quarantine-bad");
+  }
+  get incoming(): string {
+    return path.join(this.site, "incoming");
+  }
+  get temp(): string {
+    return path.join(this.site, "temp");
+  }
+  archiveStudyDir(studyUid: string): string {
+    return path.join(this.archive, `scp_${assertPathSafeUid(studyUid, "StudyInstanceUID")}`);
+  }
+  rawStudyDir(studyUid: string): string {
+    return path.join(this.raw, assertPathSafeUid(studyUid, "StudyInstanceUID"));
+  }
+  rawSeriesDir(studyUid: string, seriesUid: string): string {
+    return path.join(this.rawStudyDir(studyUid), assertPathSafeUid(seriesUid, "SeriesInstanceUID"));
+  }
+  seriesJson(studyUid: string, seriesUid: string): string {
+    return `${this.rawSeriesDir(studyUid, seriesUid)}.json`;
+  }
+}
+
+/** Make an arbitrary string (PatientID, description) safe as one path component. */
+export function safePathComponent(value: string, fallback = "unknown"): string {
+  const cleaned = value
+    .replace(/[\u0000-\u001f\u007f/\\:*?"<>|]/g, "_")
+    .trim()
+    .replace(/^\.+/, "_");
+  return cleaned === "" ? fallback : cleaned.slice(0, 128);
+}

@@ -1,0 +1,40 @@
+import { Redis, type RedisOptions } from "ioredis";
+
+export type ConnectionRole = "worker" | "producer";
+
+/**
+ * BullMQ's production guide: workers block and must retry forever (maxRetriesPerRequest: null);
+ * producers must fail fast so a caller (the C-STORE handler) sees Redis going away at once.
+ */
+export function createRedis(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
+  const common: RedisOptions = { lazyConnect: false, connectionName: `fiona-${role}`, ...extra };
+  if (role === "worker") {
+    return new Redis(url, { ...common, maxRetriesPerRequest: null, enableReadyCheck: true });
+  }
+  return new Redis(url, {
+    ...common,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+}
+
+/** True when a Redis server answers PING at url within timeoutMs. */
+export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}

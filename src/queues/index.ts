@@ -1,0 +1,77 @@
+import { Queue, type DefaultJobOptions, type ConnectionOptions } from "bullmq";
+import type { Redis } from "ioredis";
+
+/**
+ * Every queue of the pipeline, its payload and its default options. Payloads carry identifiers
+ * (UIDs, paths, AE titles), never patient data: BullMQ stores job data in clear text.
+ */
+export const QUEUES = {
+  /** One received file to file under raw/, summarise and classify. */
+  ingest: "ingest",
+  /** Debounced per study: fires once the study has been quiet for arrival.quietSeconds. */
+  arrival: "arrival",
+  /** A study has (re)arrived; downstream stages (routing, REDCap, exports) start here. */
+  studyArrived: "study-arrived",
+} as const;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);
+
+export interface IngestJob {
+  /** Absolute path of the archived Part-10 file. */
+  path: string;
+  callingAe: string;
+  calledAe: string;
+  /** Peer address of the association (IP). */
+  peer: string;
+  /** ISO time the C-STORE completed. */
+  receivedAt: string;
+}
+
+export interface ArrivalJob {
+  studyInstanceUid: string;
+}
+
+export interface StudyArrivedJob {
+  studyInstanceUid: string;
+  /** ISO time the quiet period ended. */
+  arrivedAt: string;
+  /** How many times this study has arrived (late images re-arm the debounce). */
+  arrival: number;
+  seriesCount: number;
+  fileCount: number;
+}
+
+export interface JobPayloads {
+  ingest: IngestJob;
+  arrival: ArrivalJob;
+  "study-arrived": StudyArrivedJob;
+}
+
+const retainBounded = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+} satisfies DefaultJobOptions;
+
+export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
+  ingest: { attempts: 5, backoff: { type: "exponential", delay: 500, jitter: 0.5 }, ...retainBounded },
+  arrival: { attempts: 5, backoff: { type: "exponential", delay: 1000, jitter: 0.5 }, ...retainBounded },
+  "study-arrived": { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+};
+
+export type TypedQueue<N extends QueueName> = Queue<JobPayloads[N], unknown, string>;
+
+export function createQueue<N extends QueueName>(
+  name: N,
+  connection: Redis | ConnectionOptions,
+  prefix: string,
+): TypedQueue<N> {
+  return new Queue<JobPayloads[N], unknown, string>(name, {
+    connection,
+    prefix,
+    defaultJobOptions: DEFAULT_JOB_OPTIONS[name],
+  });
+}
+
+/** Debounce id for a study's arrival job. */
+export const arrivalDedupId = (studyInstanceUid: string) => `arrival:${studyInstanceUid}`;

@@ -48,6 +48,8 @@ const ENV_OVERRIDES: Array<[string, string[], (v: string) => unknown]> = [
   ["FIONA_DICOM_PORT", ["dicomPort"], numberEnv],
   ["FIONA_AE_TITLE", ["aeTitle"], String],
   ["FIONA_HTTP_PORT", ["httpPort"], numberEnv],
+  ["FIONA_HTTP_HOST", ["httpHost"], String],
+  ["FIONA_DICOM_HOST", ["dicomHost"], String],
   ["FIONA_QUIET_SECONDS", ["arrival", "quietSeconds"], numberEnv],
   ["FIONA_RULES_FILE", ["classify", "rulesFile"], String],
   ["FIONA_LOG_LEVEL", ["log", "level"], String],

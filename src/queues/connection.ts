@@ -19,6 +19,19 @@ export function createRedis(url: string, role: ConnectionRole, extra: RedisOptio
   });
 }
 
+/** A producer connection that is ready to use (offline queueing is off, so wait for the handshake). */
+export async function connectProducer(url: string): Promise<Redis> {
+  const client = createRedis(url, "producer", { lazyConnect: true });
+  client.on("error", () => {}); // surfaced by the failing command instead
+  try {
+    await client.connect();
+  } catch (e) {
+    client.disconnect();
+    throw new Error(`cannot connect to Redis at ${new URL(url).host}: ${(e as Error).message}`);
+  }
+  return client;
+}
+
 /** True when a Redis server answers PING at url within timeoutMs. */
 export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
   const client = new Redis(url, {

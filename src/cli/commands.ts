@@ -1,0 +1,99 @@
+import type { Command } from "commander";
+import { redactConfig } from "../config/load.js";
+import { createLogger } from "../log.js";
+import { ALL_QUEUES, type QueueName } from "../queues/index.js";
+import { runRoles, PROCESSED_QUEUES } from "../roles/run.js";
+import { hashPassword } from "../web/password.js";
+import { configFrom, type GlobalOptions } from "./main.js";
+import { printStatus, printStudies } from "./inspect.js";
+import { rulesTest } from "./rules-test.js";
+import { s2m } from "./s2m.js";
+
+function parseQueues(list: string | undefined): QueueName[] {
+  if (!list) return PROCESSED_QUEUES;
+  const names = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !ALL_QUEUES.includes(n as QueueName));
+  if (bad.length) throw new Error(`unknown queue(s): ${bad.join(", ")} (known: ${ALL_QUEUES.join(", ")})`);
+  return names as QueueName[];
+}
+
+export function registerCommands(program: Command): void {
+  const cfg = () => configFrom(program.opts<GlobalOptions>());
+  const logFor = (c: ReturnType<typeof cfg>) => createLogger(c.log.level);
+
+  program
+    .command("start")
+    .description("run every role in one process (receiver, workers, web); starts redis-server if none answers")
+    .action(async () => {
+      const c = cfg();
+      await runRoles(c, { receiver: true, workers: PROCESSED_QUEUES, web: true, startRedis: true }, logFor(c));
+    });
+  program
+    .command("receiver")
+    .description("run the DICOM receiver (C-ECHO, C-STORE)")
+    .action(async () => {
+      const c = cfg();
+      await runRoles(c, { receiver: true }, logFor(c));
+    });
+  program
+    .command("worker")
+    .description("run pipeline workers")
+    .option("-q, --queues <list>", `comma-separated queues (default: ${PROCESSED_QUEUES.join(",")})`)
+    .action(async (o: { queues?: string }) => {
+      const c = cfg();
+      await runRoles(c, { workers: parseQueues(o.queues) }, logFor(c));
+    });
+  program
+    .command("web")
+    .description("run the web server (Bull Board at /admin/queues, /healthz, /readyz)")
+    .action(async () => {
+      const c = cfg();
+      await runRoles(c, { web: true }, logFor(c));
+    });
+  program
+    .command("status")
+    .description("job counts per queue")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => printStatus(cfg(), !!o.json));
+  program
+    .command("studies")
+    .description("studies in the quarantine list with their series")
+    .option("--json", "machine-readable output")
+    .option("--show-phi", "include patient name and ID (read from the series JSON on disk)")
+    .action(async (o: { json?: boolean; showPhi?: boolean }) => printStudies(cfg(), !!o.json, !!o.showPhi));
+  program
+    .command("s2m")
+    .description("send a folder, or an archived study by StudyInstanceUID, back through the receiver")
+    .argument("<dirOrStudyUid>")
+    .option("--host <host>", "receiver host", "127.0.0.1")
+    .option("--port <port>", "receiver port (default: the configured DICOM port)")
+    .option("--aet <aet>", "calling AE title", "S2M")
+    .action(async (target: string, o: { host: string; port?: string; aet: string }) =>
+      s2m(cfg(), target, { host: o.host, port: o.port ? Number(o.port) : undefined, callingAe: o.aet }),
+    );
+  const rules = program.command("rules").description("classification rules");
+  rules
+    .command("test")
+    .description("classify one DICOM file and explain which types match and why")
+    .argument("<file>")
+    .option("--rules <rulesFile>", "rules file (default: the configured one)")
+    .option("--show-phi", "show patient identifying values in the explanation")
+    .action(async (file: string, o: { rules?: string; showPhi?: boolean }) => rulesTest(cfg(), file, o));
+  const config = program.command("config").description("configuration");
+  config
+    .command("check")
+    .description("validate the configuration and print the effective values (secrets redacted)")
+    .action(() => {
+      console.log(JSON.stringify(redactConfig(cfg()), null, 2));
+    });
+  program
+    .command("hash-password")
+    .description("hash a password for web.basicAuth.passwordHash (reads it from stdin)")
+    .action(async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const pw = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+      if (!pw) throw new Error("no password on stdin");
+      console.log(hashPassword(pw));
+    });
+}

@@ -1,0 +1,20 @@
+import type { FionaConfig } from "../config/schema.js";
+import { classify, explain, loadRulesFile } from "../classify/index.js";
+import { readHeaderFile } from "../dicom/header.js";
+import { summarizeFile } from "../ingest/series-summary.js";
+import { DEFAULT_RULES_FILE } from "../roles/workers.js";
+
+/** `fiona rules test <file>`: which types match this file and why (PHI redacted unless asked). */
+export async function rulesTest(cfg: FionaConfig, file: string, o: { rules?: string; showPhi?: boolean }) {
+  const rules = await loadRulesFile(o.rules ?? cfg.classify.rulesFile ?? DEFAULT_RULES_FILE);
+  const header = await readHeaderFile(file);
+  const series = summarizeFile(header, { callingAe: "", calledAe: "", peer: "" });
+  const report = explain(rules, series, header, [], { redactPhi: !o.showPhi });
+  console.log(`ClassifyType: ${JSON.stringify(classify(rules, series, header, []))}`);
+  for (const d of report) {
+    console.log(`${d.matched ? "MATCH" : "  no "} ${d.type}${d.id ? ` (${d.id})` : ""}`);
+    for (const e of d.entries) {
+      console.log(`        ${e.pass ? "pass" : "FAIL"} ${e.tag} ${e.operator} ${JSON.stringify(e.expected)} <- ${JSON.stringify(e.value)}`);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * De-identification engine (pure: bytes in, bytes out).
+ *
+ * ```ts
+ * const r = deidentify(fileBytes, { project, participant: "TOBE_0022", event: "baseline", secret });
+ * if (r.dropped) skip(r.dropped); else write(r.bytes, r.sopInstanceUid);
+ * ```
+ */
+export { deidentify, dateOffsetFor } from "./engine.js";
+export type { DeidContext, DeidDropped, DeidOutcome, DeidResult } from "./engine.js";
+export { mapUid, isWellKnownUid, LEGACY_ROOT, type UidMode } from "./uid.js";
+export {
+  dropReason,
+  isBurnedIn,
+  matchRectangles,
+  PRESENTATION_STATE_PREFIX,
+  type DropInfo,
+} from "./pixels.js";
+export { DeidError, DeidParseError, DeidRefusedError } from "./errors.js";
+export { shiftDateValue } from "./dates.js";
+export {
+  projectDeidSchema,
+  pixelRectanglesSchema,
+  deidOptionsSchema,
+  type ProjectDeid,
+  type ProjectDeidInput,
+  type PixelRectangles,
+  type DeidOptions,
+} from "./project.js";

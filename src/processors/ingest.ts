@@ -1,0 +1,114 @@
+import path from "node:path";
+import { UnrecoverableError, type Job } from "bullmq";
+import { readHeaderFile, type DicomHeader } from "../dicom/header.js";
+import { isPathSafeUid } from "../dicom/uid.js";
+import { ensureSymlink } from "../fs/atomic.js";
+import type { SeriesWriter } from "../ingest/series-writer.js";
+import type { Logger } from "../log.js";
+import { safePathComponent, type SitePaths } from "../paths.js";
+import type { IngestJob, TypedQueue } from "../queues/index.js";
+import type { StudyRegistry } from "../registry/studies.js";
+import { KeyedBatcher } from "../util/keyed-batcher.js";
+import { armArrival } from "./arrival-schedule.js";
+
+export interface IngestDeps {
+  paths: SitePaths;
+  seriesWriter: SeriesWriter;
+  studyActivity: StudyActivity;
+  log: Logger;
+}
+
+interface Activity {
+  studyInstanceUid: string;
+  callingAe: string;
+  calledAe: string;
+  peer: string;
+  header: DicomHeader;
+}
+
+export type StudyActivity = KeyedBatcher<Activity, void>;
+
+/**
+ * Registry update and arrival (re)arming per study, batched: a burst of images costs one registry
+ * write and one debounce call per batch rather than per image.
+ */
+export function studyActivity(registry: StudyRegistry, arrivalQueue: TypedQueue<"arrival">, quietMs: number) {
+  return new KeyedBatcher<Activity, void>(async (study, items) => {
+    const { header, ...conn } = items[0]!;
+    const modalities = new Set(items.map((i) => i.header.string("Modality")).filter((m): m is string => !!m));
+    await registry.touch({
+      ...conn,
+      studyDate: header.string("StudyDate"),
+      studyTime: header.string("StudyTime"),
+      studyDescription: header.string("StudyDescription"),
+      modalities: [...modalities],
+    });
+    await armArrival(arrivalQueue, study, quietMs);
+  });
+}
+
+export interface IngestResult {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  numFiles: number;
+  classifyType: string[];
+}
+
+function requireUid(header: DicomHeader, keyword: string): string {
+  const v = header.string(keyword);
+  if (!isPathSafeUid(v)) throw new UnrecoverableError(`${keyword} missing or not a valid UID`);
+  return v;
+}
+
+/** File one archived image: raw/ links, participant link, series JSON with classification, arrival. */
+export async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResult> {
+  const { paths } = deps;
+  if (!path.isAbsolute(data.path) || !data.path.startsWith(paths.archive + path.sep)) {
+    throw new UnrecoverableError("ingest path is outside the archive");
+  }
+  let header: DicomHeader;
+  try {
+    header = await readHeaderFile(data.path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new UnrecoverableError("archived file is gone");
+    throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
+  }
+  const study = requireUid(header, "StudyInstanceUID");
+  const series = requireUid(header, "SeriesInstanceUID");
+  const sop = requireUid(header, "SOPInstanceUID");
+
+  const seriesDir = paths.rawSeriesDir(study, series);
+  await ensureSymlink(data.path, path.join(seriesDir, sop));
+  await linkParticipant(header, paths, study);
+
+  const conn = { callingAe: data.callingAe, calledAe: data.calledAe, peer: data.peer };
+  const summary = await deps.seriesWriter.submit(study, series, header, conn);
+
+  await deps.studyActivity.submit(study, { studyInstanceUid: study, ...conn, header });
+  return {
+    studyInstanceUid: study,
+    seriesInstanceUid: series,
+    numFiles: Number(summary.NumFiles),
+    classifyType: summary.ClassifyType ?? [],
+  };
+}
+
+/** Participant links this process made or found, so a study's other images skip the syscall. */
+const knownParticipantLinks = new Set<string>();
+
+/** participants/<PatientID>/<StudyDate>_<StudyTime> -> raw/<Study>, as FIONA keeps it. */
+async function linkParticipant(header: DicomHeader, paths: SitePaths, study: string): Promise<void> {
+  const patientId = header.string("PatientID");
+  if (!patientId) return;
+  const when = `${safePathComponent(header.string("StudyDate") ?? "", "unknown")}_${safePathComponent(
+    header.string("StudyTime") ?? "",
+    "unknown",
+  )}`;
+  const link = path.join(paths.participants, safePathComponent(patientId), when);
+  if (knownParticipantLinks.has(link)) return;
+  await ensureSymlink(paths.rawStudyDir(study), link);
+  if (knownParticipantLinks.size > 10_000) knownParticipantLinks.clear();
+  knownParticipantLinks.add(link);
+}
+
+export const ingestProcessor = (deps: IngestDeps) => (job: Job<IngestJob>) => ingestFile(job.data, deps);

@@ -1,0 +1,354 @@
+/**
+ * Persist one received instance, then enqueue its ingest job; decide the C-STORE status.
+ *
+ * Order of operations for a good instance (all file work synchronous: one small file per instance is
+ * faster written with one write than with several thread-pool round trips):
+ *   1. preamble + meta + dataset in one buffer, parsed for the identifying UIDs and checked;
+ *   2. written to `<archive>/.tmp/<unique>` (optionally fsync'ed), renamed to
+ *      `<archive>/scp_<StudyInstanceUID>/<MOD>.<SOPInstanceUID>`;
+ *   3. the ingest job is added (one Redis round trip);
+ *   4. only then Success.
+ * If 2 or 3 fails the answer is Out of Resources (0xA700) and the archive is left as it was before:
+ * the temporary file is removed; a newly archived file is removed again (it was never acknowledged);
+ * when the SOP instance had been archived before, the earlier bytes (kept as a hard link while the new
+ * ones are enqueued) are put back, since they were acknowledged and have a job. Operations on one
+ * archive path are serialised within the process, so two associations delivering the same instance
+ * cannot undo each other.
+ *
+ * A dataset that cannot be parsed or has missing/invalid UIDs is answered 0xC000 (or 0xA900 when its
+ * SOP Class/Instance UID disagrees with the command) and its bytes are kept under
+ * `<data>/site/quarantine-bad/<time>_<random>.dcm` with a `.json` sidecar (no patient data).
+ *
+ * Known limit: a crash between rename and enqueue leaves an archived file with no job (it was never
+ * acknowledged, so the sender retries and the retry enqueues it). An enqueue that timed out may still
+ * reach Redis later, leaving a job for a file that was removed: ingest must treat a missing file as done.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import { buildPart10Header } from "../dicom/part10.js";
+import { isPathSafeUid } from "../dicom/uid.js";
+import type { SitePaths } from "../paths.js";
+import type { IngestJob } from "../queues/index.js";
+import type { DatasetCollector } from "./collect.js";
+import { identifyDataset, type InstanceIdentity } from "./identify.js";
+import { fileModality } from "./policy.js";
+
+/** C-STORE statuses used by the receiver (PS3.4 B.2.3). */
+export const STORE_STATUS = {
+  Success: 0x0000,
+  OutOfResources: 0xa700,
+  DataSetDoesNotMatchSopClass: 0xa900,
+  CannotUnderstand: 0xc000,
+} as const;
+
+export interface StoreRequestInfo {
+  callingAe: string;
+  calledAe: string;
+  /** Peer IP address. */
+  peer: string;
+  /** Affected SOP Class/Instance UID from the C-STORE command. */
+  sopClassUid: string;
+  sopInstanceUid: string;
+  /** Accepted transfer syntax of the presentation context. */
+  transferSyntaxUid: string;
+}
+
+export interface StoreOutcome {
+  status: number;
+  /** Short reason for failures (goes into the response's Error Comment, so no patient data). */
+  comment?: string;
+  /** Archive path on Success. */
+  path?: string;
+  identity?: InstanceIdentity;
+}
+
+export interface InstanceStoreOptions {
+  paths: SitePaths;
+  /** Adds the ingest job; must throw (or reject) when the job is not in Redis. */
+  enqueue: (job: IngestJob) => Promise<void>;
+  fsync: boolean;
+  log: Logger;
+}
+
+class BadInstance extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let tmpCounter = 0;
+const tmpPrefix = `${process.pid}-${randomBytes(4).toString("hex")}`;
+
+export class InstanceStore {
+  readonly tmpDir: string;
+  private readonly knownDirs = new Set<string>();
+  private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: InstanceStoreOptions) {
+    this.tmpDir = path.join(opts.paths.archive, ".tmp");
+  }
+
+  /** Create the directories and remove temporary files older than `staleMs` (left by a crash). */
+  prepare(staleMs = 10 * 60_000): void {
+    fs.mkdirSync(this.tmpDir, { recursive: true });
+    fs.mkdirSync(this.opts.paths.quarantineBad, { recursive: true });
+    const cutoff = Date.now() - staleMs;
+    for (const name of fs.readdirSync(this.tmpDir)) {
+      const p = path.join(this.tmpDir, name);
+      try {
+        if (fs.statSync(p).mtimeMs < cutoff) fs.rmSync(p, { force: true });
+      } catch {
+        // raced with another process; ignore
+      }
+    }
+  }
+
+  /** A fresh temporary path on the archive filesystem. */
+  tmpPath(): string {
+    tmpCounter = (tmpCounter + 1) % Number.MAX_SAFE_INTEGER;
+    return path.join(this.tmpDir, `${tmpPrefix}-${tmpCounter}`);
+  }
+
+  /** Part-10 header for this request, or undefined when the command's UIDs cannot go into one. */
+  header(req: StoreRequestInfo): Buffer | undefined {
+    if (!isPathSafeUid(req.sopInstanceUid)) return undefined;
+    try {
+      return buildPart10Header({
+        sopClassUid: req.sopClassUid,
+        sopInstanceUid: req.sopInstanceUid,
+        transferSyntaxUid: req.transferSyntaxUid,
+        sourceAeTitle: req.callingAe,
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Persist and enqueue one instance; never throws. */
+  async store(collector: DatasetCollector, req: StoreRequestInfo): Promise<StoreOutcome> {
+    const receivedAt = new Date();
+    if (collector.error !== undefined) {
+      collector.discard();
+      return this.fail(req, STORE_STATUS.OutOfResources, `cannot buffer dataset: ${collector.error.message}`);
+    }
+
+    // 1. bytes and identity
+    let file: Buffer | undefined;
+    let identity: InstanceIdentity;
+    try {
+      const spill = collector.spill;
+      let parsed;
+      if (spill !== undefined) {
+        collector.closeSpill(this.opts.fsync);
+        if (spill.headerLength === 0) throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
+        parsed = identifyDataset(spill.head, spill.headerLength, req.transferSyntaxUid, true);
+      } else {
+        const header = this.header(req);
+        if (header === undefined) throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
+        file = Buffer.concat([header, ...collector.chunks], header.length + collector.length);
+        collector.chunks.length = 0;
+        parsed = identifyDataset(file, header.length, req.transferSyntaxUid);
+      }
+      if (!parsed.ok) throw new BadInstance(STORE_STATUS.CannotUnderstand, parsed.reason);
+      identity = parsed.identity;
+      checkIdentity(identity, req);
+    } catch (err) {
+      const bad = err instanceof BadInstance ? err : new BadInstance(STORE_STATUS.CannotUnderstand, String(err));
+      this.quarantine(collector, file, req, bad, receivedAt);
+      return this.fail(req, bad.status, bad.message);
+    }
+
+    // 2. archive, 3. enqueue
+    const studyUid = identity.studyInstanceUid as string;
+    const dir = this.opts.paths.archiveStudyDir(studyUid);
+    const finalPath = path.join(dir, `${fileModality(identity.modality)}.${req.sopInstanceUid}`);
+    const release = await this.lock(finalPath);
+    let tmp: string | undefined = collector.spill?.path;
+    let backup: string | undefined;
+    let placed = false;
+    try {
+      if (file !== undefined) {
+        tmp = this.tmpPath();
+        fs.writeFileSync(tmp, file, { mode: 0o640, flush: this.opts.fsync });
+        file = undefined;
+      }
+      this.ensureDir(dir);
+      if (fs.existsSync(finalPath)) {
+        backup = this.tmpPath();
+        try {
+          fs.linkSync(finalPath, backup);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+          backup = undefined;
+        }
+      }
+      this.renameInto(tmp as string, finalPath, dir);
+      tmp = undefined;
+      placed = true;
+      if (this.opts.fsync) fsyncDir(dir);
+      await this.opts.enqueue({
+        path: path.resolve(finalPath),
+        callingAe: req.callingAe,
+        calledAe: req.calledAe,
+        peer: req.peer,
+        receivedAt: receivedAt.toISOString(),
+      });
+      if (backup !== undefined) fs.rmSync(backup, { force: true });
+      return { status: STORE_STATUS.Success, path: finalPath, identity };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.undo(tmp, placed ? finalPath : undefined, backup);
+      return this.fail(req, STORE_STATUS.OutOfResources, `cannot archive or enqueue: ${message}`, identity);
+    } finally {
+      release();
+    }
+  }
+
+  private renameInto(from: string, to: string, dir: string): void {
+    try {
+      fs.renameSync(from, to);
+    } catch (err) {
+      // The study directory may have been removed by a cleanup since we last created it.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !fs.existsSync(from)) throw err;
+      this.knownDirs.delete(dir);
+      this.ensureDir(dir);
+      fs.renameSync(from, to);
+    }
+  }
+
+  /** Put the archive back as it was: remove our temp file and our placed file, restore an earlier copy. */
+  private undo(tmp: string | undefined, placed: string | undefined, backup: string | undefined): void {
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        this.opts.log.error({ event: "store-undo-failed", what, err: (err as Error).message }, "cannot undo store");
+      }
+    };
+    if (tmp !== undefined) attempt("remove-temp", () => fs.rmSync(tmp, { force: true }));
+    if (placed !== undefined) {
+      if (backup !== undefined) attempt("restore-previous", () => fs.renameSync(backup, placed));
+      else attempt("remove-archived", () => fs.rmSync(placed, { force: true }));
+    } else if (backup !== undefined) {
+      attempt("remove-backup", () => fs.rmSync(backup, { force: true }));
+    }
+  }
+
+  private ensureDir(dir: string): void {
+    if (this.knownDirs.has(dir)) return;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+    if (this.knownDirs.size > 10_000) this.knownDirs.clear();
+    this.knownDirs.add(dir);
+  }
+
+  /** Serialise operations on one archive path; resolves with the release function. */
+  private async lock(key: string): Promise<() => void> {
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const prev = this.locks.get(key);
+    const tail = prev === undefined ? mine : prev.then(() => mine);
+    this.locks.set(key, tail);
+    if (prev !== undefined) await prev;
+    return () => {
+      release();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    };
+  }
+
+  private quarantine(
+    collector: DatasetCollector,
+    file: Buffer | undefined,
+    req: StoreRequestInfo,
+    bad: BadInstance,
+    receivedAt: Date,
+  ): void {
+    const stamp = receivedAt.toISOString().replace(/[-:]/g, "").replace(".", "_");
+    const base = path.join(this.opts.paths.quarantineBad, `${stamp}_${randomBytes(6).toString("hex")}`);
+    let format: "part10" | "raw-dataset" = "part10";
+    try {
+      fs.mkdirSync(this.opts.paths.quarantineBad, { recursive: true });
+      if (collector.spill !== undefined) {
+        collector.closeSpill();
+        fs.renameSync(collector.spill.path, `${base}.dcm`);
+        if (collector.spill.headerLength === 0) format = "raw-dataset";
+      } else if (file !== undefined) {
+        fs.writeFileSync(`${base}.dcm`, file, { mode: 0o640 });
+      } else {
+        format = "raw-dataset";
+        fs.writeFileSync(`${base}.dcm`, Buffer.concat(collector.chunks, collector.length), { mode: 0o640 });
+      }
+      const sidecar = {
+        reason: bad.message,
+        status: `0x${bad.status.toString(16).toUpperCase().padStart(4, "0")}`,
+        format,
+        callingAe: req.callingAe,
+        calledAe: req.calledAe,
+        peer: req.peer,
+        receivedAt: receivedAt.toISOString(),
+        commandSopClassUid: req.sopClassUid,
+        commandSopInstanceUid: req.sopInstanceUid,
+        transferSyntaxUid: req.transferSyntaxUid,
+        bytes: collector.length,
+      };
+      fs.writeFileSync(`${base}.json`, `${JSON.stringify(sidecar, null, 2)}\n`, { mode: 0o640 });
+    } catch (err) {
+      this.opts.log.error(
+        { event: "quarantine-failed", err: (err as Error).message, callingAe: req.callingAe },
+        "cannot keep a bad instance in quarantine-bad",
+      );
+      collector.discard();
+    } finally {
+      collector.chunks.length = 0;
+    }
+  }
+
+  private fail(req: StoreRequestInfo, status: number, reason: string, identity?: InstanceIdentity): StoreOutcome {
+    this.opts.log.warn(
+      {
+        event: "store-failed",
+        status: `0x${status.toString(16).toUpperCase().padStart(4, "0")}`,
+        reason,
+        callingAe: req.callingAe,
+        calledAe: req.calledAe,
+        peer: req.peer,
+        sopClassUid: req.sopClassUid,
+        sopInstanceUid: req.sopInstanceUid,
+        studyInstanceUid: identity?.studyInstanceUid,
+      },
+      "C-STORE failed",
+    );
+    // Error Comment is LO: at most 64 characters.
+    return { status, comment: reason.slice(0, 64), identity };
+  }
+}
+
+function checkIdentity(id: InstanceIdentity, req: StoreRequestInfo): void {
+  const { CannotUnderstand, DataSetDoesNotMatchSopClass } = STORE_STATUS;
+  if (id.sopInstanceUid === undefined) throw new BadInstance(CannotUnderstand, "SOPInstanceUID missing");
+  if (id.sopClassUid === undefined) throw new BadInstance(CannotUnderstand, "SOPClassUID missing");
+  if (id.sopInstanceUid !== req.sopInstanceUid) {
+    throw new BadInstance(DataSetDoesNotMatchSopClass, "SOPInstanceUID differs from the command");
+  }
+  if (id.sopClassUid !== req.sopClassUid) {
+    throw new BadInstance(DataSetDoesNotMatchSopClass, "SOPClassUID differs from the command");
+  }
+  if (id.studyInstanceUid === undefined) throw new BadInstance(CannotUnderstand, "StudyInstanceUID missing");
+  if (!isPathSafeUid(id.studyInstanceUid)) throw new BadInstance(CannotUnderstand, "StudyInstanceUID invalid");
+  if (id.seriesInstanceUid !== undefined && !isPathSafeUid(id.seriesInstanceUid)) {
+    throw new BadInstance(CannotUnderstand, "SeriesInstanceUID invalid");
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

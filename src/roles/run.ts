@@ -1,0 +1,77 @@
+import type { FionaConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import type { QueueName } from "../queues/index.js";
+import { startReceiver, type ReceiverHandle } from "../receiver/server.js";
+import { startWeb } from "../web/server.js";
+import { ensureRedis, type RedisHandle } from "./local-redis.js";
+import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "./workers.js";
+
+export interface RoleSelection {
+  receiver?: boolean;
+  workers?: QueueName[];
+  web?: boolean;
+  /** Start a child redis-server when none answers (fiona start). */
+  startRedis?: boolean;
+}
+
+export interface Running {
+  close(): Promise<void>;
+}
+
+/** Start the selected roles in this process and stop them in reverse order on SIGTERM/SIGINT. */
+export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger): Promise<Running> {
+  const redis: RedisHandle = await ensureRedis(cfg.redis.url, cfg.dataDir, log, !!sel.startRedis && cfg.redis.startLocal);
+  const stops: Array<() => Promise<void>> = [() => redis.stop()];
+  let workers: WorkersHandle | undefined;
+  let receiver: ReceiverHandle | undefined;
+  try {
+    if (sel.workers?.length) {
+      workers = await startWorkers(cfg, log, sel.workers);
+      stops.push(() => workers!.close());
+    }
+    if (sel.receiver) {
+      receiver = await startReceiver(cfg, { log });
+      stops.push(() => receiver!.close());
+    }
+    if (sel.web) {
+      const web = await startWeb({
+        config: cfg,
+        readiness: async () => readiness(workers, receiver),
+      });
+      log.info({ url: web.url }, "web listening");
+      stops.push(() => web.close());
+    }
+  } catch (e) {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    throw e;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      // Receiver first (no new associations), then workers finish their active jobs, then Redis.
+      for (const stop of [...stops].reverse()) {
+        await stop().catch((e: Error) => log.error({ err: e.message }, "error during shutdown"));
+      }
+      log.info("stopped");
+    })());
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.once(sig, () => {
+      log.info({ signal: sig }, "shutting down");
+      void close().then(() => process.exit(0));
+    });
+  }
+  return { close };
+}
+
+async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverHandle | undefined) {
+  const checks: Record<string, { ok: boolean; detail?: unknown }> = {};
+  if (workers) {
+    const st = workers.status();
+    checks.workers = { ok: st.every((w) => w.running && !w.paused), detail: st };
+  }
+  if (receiver) checks.receiver = { ok: receiver.listening(), detail: { activeAssociations: receiver.activeAssociations() } };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}
+
+export { PROCESSED_QUEUES };

@@ -1,0 +1,337 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { ExpressAdapter } from "@bull-board/express";
+import type { Queue } from "bullmq";
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Redis } from "ioredis";
+import type { FionaConfig } from "../config/schema.js";
+import { log as defaultLog, type Logger } from "../log.js";
+import { createRedis } from "../queues/connection.js";
+import { countQueues } from "../queues/counts.js";
+import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
+import { basicAuth } from "./auth.js";
+
+export const BULL_BOARD_PATH = "/admin/queues";
+
+/**
+ * One readiness check. `detail` is any JSON-serialisable value (a string, worker states, counts) and
+ * is shown to unauthenticated callers of /readyz: no secrets, no patient data.
+ */
+export interface ReadinessCheck {
+  ok: boolean;
+  detail?: unknown;
+}
+
+/** What the optional readiness callback reports, e.g. { ready, checks: { "worker:ingest": {ok, detail: "running"}, receiver: {...} } }. */
+export interface ReadinessReport {
+  ready: boolean;
+  checks?: Record<string, ReadinessCheck>;
+}
+
+export interface StartWebOptions {
+  config: FionaConfig;
+  /**
+   * A producer-style ioredis connection (createRedis(url, "producer")): fail-fast, so /readyz and the
+   * dashboard answer at once when Redis is gone. Created from config.redis.url when omitted; a given
+   * connection is left open by close().
+   */
+  connection?: Redis;
+  readiness?: () => Promise<ReadinessReport>;
+  logger?: Logger;
+  /** Override config.httpPort (0 picks a free port; the config schema only accepts 1–65535). */
+  port?: number;
+  /** Override config.httpHost. */
+  host?: string;
+  /** Bull Board read-only mode: every action answers 405 and the buttons are hidden. Default false. */
+  readOnly?: boolean;
+  /** How long /readyz waits for PING and for the readiness callback. Default 2000 ms. */
+  readinessTimeoutMs?: number;
+}
+
+export interface WebHandle {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const DEFAULT_READINESS_TIMEOUT_MS = 2000;
+const CLOSE_GRACE_MS = 2000;
+
+function timeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("timeout")), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const MAX_DETAIL_CHARS = 8192;
+
+/** A readiness detail as plain JSON (no functions, no cycles, bounded size); undefined when absent. */
+function jsonSafe(detail: unknown): unknown {
+  if (detail === undefined) return undefined;
+  try {
+    const text = JSON.stringify(detail);
+    if (text === undefined) return undefined;
+    return text.length > MAX_DETAIL_CHARS
+      ? `${text.slice(0, MAX_DETAIL_CHARS)}…`
+      : (JSON.parse(text) as unknown);
+  } catch {
+    return "unserialisable detail";
+  }
+}
+
+/** Resolves once `connection` is ready, has failed its current attempt, or `ms` passed; never rejects. */
+function settleConnection(connection: Redis, ms: number): Promise<void> {
+  // "wait" is a lazyConnect client nobody has used yet: it will connect on the first command.
+  if (!["connecting", "connect", "reconnecting"].includes(connection.status)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      connection.off("ready", done);
+      connection.off("error", done);
+      connection.off("end", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    connection.once("ready", done);
+    connection.once("error", done);
+    connection.once("end", done);
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Headers for every response. Bull Board's UI needs its own scripts, so only framing is restricted by CSP. */
+function securityHeaders(req: Request, res: Response, next: NextFunction) {
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("X-Frame-Options", "DENY");
+  res.setHeader("Content-Security-Policy", "frame-ancestors 'none'");
+  res.setHeader("Referrer-Policy", "no-referrer");
+  res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+  // Everything is live state except the dashboard's static bundle.
+  if (!req.path.startsWith(`${BULL_BOARD_PATH}/static/`)) {
+    res.setHeader("Cache-Control", "no-store");
+  }
+  next();
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Browsers replay basic-auth credentials on cross-site requests, and Bull Board has no CSRF
+ * protection, so state-changing dashboard calls must come from the dashboard's own origin.
+ * Non-browser clients (no Sec-Fetch-Site, no Origin) pass.
+ */
+function sameOriginWrites(req: Request, res: Response, next: NextFunction) {
+  if (SAFE_METHODS.has(req.method)) return next();
+  const site = req.headers["sec-fetch-site"];
+  const origin = req.headers.origin;
+  let allowed = true;
+  if (typeof site === "string") {
+    allowed = site === "same-origin" || site === "none";
+  } else if (typeof origin === "string") {
+    try {
+      allowed = new URL(origin).host === req.headers.host;
+    } catch {
+      allowed = false;
+    }
+  }
+  if (!allowed) {
+    res.status(403).json({ error: "cross-origin request refused" });
+    return;
+  }
+  next();
+}
+
+export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
+  const { config } = opts;
+  const logger = (opts.logger ?? defaultLog).child({ component: "web" });
+  const readinessTimeout = opts.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+  const ownConnection = !opts.connection;
+  const connection = opts.connection ?? createRedis(config.redis.url, "producer");
+  if (ownConnection) {
+    let lastErrorLog = 0;
+    connection.on("error", (err: Error) => {
+      const now = Date.now();
+      if (now - lastErrorLog > 10_000) {
+        lastErrorLog = now;
+        logger.warn({ err: err.message }, "web: redis connection error");
+      }
+    });
+  }
+
+  // Let the first connection attempt finish, so /readyz does not report a Redis that is merely still connecting.
+  await settleConnection(connection, readinessTimeout);
+
+  const queues = new Map<QueueName, Queue>();
+  for (const name of ALL_QUEUES) {
+    const q = createQueue(name, connection, config.redis.prefix) as Queue;
+    // Connection errors surface through /readyz; without a listener BullMQ would print them.
+    q.on("error", (err: Error) => logger.debug({ err: err.message, queue: name }, "web: queue error"));
+    queues.set(name, q);
+  }
+
+  const auth = basicAuth(config.web.basicAuth, { logger });
+  if (!config.web.basicAuth) {
+    logger.warn("web: no web.basicAuth configured; the dashboard and API are open to anyone who can connect");
+  }
+
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  createBullBoard({
+    queues: [...queues.values()].map((q) => new BullMQAdapter(q, { readOnlyMode: opts.readOnly ?? false })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: "FIONA" } },
+  });
+  const boardApp = serverAdapter.getRouter() as express.Express;
+  boardApp.disable("x-powered-by");
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.use(securityHeaders);
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  app.get("/readyz", async (_req, res) => {
+    const checks: Record<string, ReadinessCheck> = {};
+    let ready = true;
+    const [redis, extra] = await Promise.allSettled([
+      timeout(connection.ping(), readinessTimeout),
+      opts.readiness ? timeout(opts.readiness(), readinessTimeout) : Promise.resolve(undefined),
+    ]);
+    if (redis.status === "fulfilled" && redis.value === "PONG") {
+      checks.redis = { ok: true };
+    } else {
+      ready = false;
+      const reason = redis.status === "rejected" ? redis.reason : undefined;
+      const timedOut = reason instanceof Error && reason.message === "timeout";
+      checks.redis = { ok: false, detail: timedOut ? "no answer to PING in time" : "not reachable" };
+      logger.debug(
+        { err: reason instanceof Error ? reason.message : String(reason) },
+        "web: readyz redis check failed",
+      );
+    }
+    if (opts.readiness) {
+      if (extra.status === "fulfilled" && extra.value) {
+        for (const [name, check] of Object.entries(extra.value.checks ?? {})) {
+          if (name === "redis") continue;
+          const detail = jsonSafe(check?.detail);
+          checks[name] = { ok: check?.ok === true, ...(detail !== undefined ? { detail } : {}) };
+        }
+        if (extra.value.ready !== true) ready = false;
+      } else {
+        ready = false;
+        checks.readiness = { ok: false, detail: "readiness check failed or timed out" };
+        const reason = extra.status === "rejected" ? extra.reason : undefined;
+        logger.warn(
+          { err: reason instanceof Error ? reason.message : String(reason) },
+          "web: readiness callback failed",
+        );
+      }
+    }
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not ready", checks });
+  });
+
+  app.get("/api/status", auth, async (_req, res) => {
+    if (connection.status !== "ready") {
+      // A producer connection fails fast; BullMQ would otherwise wait for Redis until the timeout.
+      res.status(503).json({ error: "queue counts unavailable: redis not connected" });
+      return;
+    }
+    try {
+      const counts = await countQueues(queues);
+      res.json({ queues: counts });
+    } catch (err) {
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, "web: /api/status failed");
+      res.status(503).json({ error: "queue counts unavailable" });
+    }
+  });
+
+  app.use(BULL_BOARD_PATH, auth, sameOriginWrites, boardApp);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: "not found" });
+  });
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, "web: request failed");
+    if (res.headersSent) return next(err);
+    const status =
+      typeof err === "object" &&
+      err !== null &&
+      "status" in err &&
+      typeof err.status === "number" &&
+      err.status >= 400 &&
+      err.status < 500
+        ? err.status
+        : 500;
+    res.status(status).json({ error: status === 500 ? "internal error" : "bad request" });
+  });
+
+  const server: Server = createServer(app);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+
+  const host = opts.host ?? config.httpHost;
+  const port = opts.port ?? config.httpPort;
+  const cleanup = async () => {
+    await Promise.allSettled([...queues.values()].map((q) => q.close()));
+    if (ownConnection) connection.disconnect();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  server.on("error", (err) => logger.error({ err: err.message }, "web: server error"));
+
+  const actualPort = (server.address() as AddressInfo).port;
+  const url = `http://${urlHost(host)}:${actualPort}`;
+  logger.info(
+    { url, auth: Boolean(config.web.basicAuth), readOnly: opts.readOnly ?? false },
+    "web: listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: actualPort,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const grace = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, CLOSE_GRACE_MS);
+        await closed;
+        clearTimeout(grace);
+        await cleanup();
+        logger.info("web: closed");
+      })();
+      return closing;
+    },
+  };
+}

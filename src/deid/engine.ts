@@ -12,7 +12,9 @@
  *  - "remove" removes public elements, private elements and whole sequences; a remove on a Type 2
  *    attribute empties it instead.
  *  - Attributes FIONA's list does not mention follow the PS3.15 Basic profile; remaining PN elements are
- *    emptied, remaining instance UIDs mapped, remaining dates shifted (all at any depth).
+ *    emptied, remaining instance UIDs mapped, remaining DA/DT shifted (a dummy date when the project
+ *    retains no dates), all at any depth. A sequence a profile would empty but that is not Type 2 is
+ *    removed (an empty Type 3 sequence is invalid), e.g. ReferencedStudySequence.
  *  - Private tags are removed unless the project keeps them; kept ones are copied byte for byte (VR too).
  *    The Sectra rule matches creator SECTRA_Ident_01 (the original's creator column never matched).
  *  - UIDs are 2.25.<HMAC> by default (see uid.ts); fiona-legacy reproduces the original recipe, applied
@@ -919,6 +921,9 @@ export function deidentify(input: Uint8Array, ctx: DeidContext): DeidOutcome {
   }
   if (ctx.event !== undefined && !EVENT_RE.test(ctx.event)) {
     throw new DeidError("event must be 1-54 printable ASCII characters without backslash");
+  }
+  if (ctx.secret === "" && (project.uidMode === "hmac" || project.dateOffsetDays === undefined)) {
+    throw new DeidError("a non-empty site secret is required (hmac UIDs or a derived date offset)");
   }
   const ring = keyring(project, ctx.secret);
   const frame = readFrame(input);

@@ -188,7 +188,7 @@ const DESCRIPTORS = [
   0x00081030, 0x0008103e, 0x00181030, 0x00181400, 0x00180010, 0x00204000, 0x00082111, 0x00081080, 0x00184000,
   0x00189424, 0x0018a003, 0x00209158, 0x00400254, 0x00321060, 0x00400007, 0x00380040, 0x00321030, 0x00284000,
   0x00324000, 0x00384000, 0x00380062, 0x00400280, 0x00321070, 0x001021b0, 0x00104000, 0x00203406, 0x00401400,
-  0x00402001, 0x00402400, 0x00080070, 0x00081090,
+  0x00402001, 0x00402400,
 ];
 
 /**
@@ -200,7 +200,22 @@ export const TYPE2 = new Set<number>([
   0x00200011, 0x00200013, 0x00200060, 0x00200020, 0x00080023, 0x00080033, 0x00080070, 0x00201040, 0x00180010,
   0x00180060, 0x00200012, 0x00180081, 0x00180050, 0x00185100, 0x00700084, 0x0040a372, 0x0040a370, 0x00120021,
   0x00120030, 0x00120031, 0x00120050, 0x00120060,
+  // Type 2 where present in some IODs: OperatorsName (RT Series), AcquisitionContextSequence,
+  // VerifyingObserverIdentificationCodeSequence (SR Document General).
+  0x00081070, 0x00400555, 0x0040a088,
 ]);
+
+/**
+ * Corrections of FIONA's list for validity (its "remove"/"empty" were no-ops or harmless in the
+ * original, which never removed public tags): sequences that carry references or are required are
+ * kept and processed inside; required values get a dummy instead of being emptied or removed.
+ */
+const FIONA_VALIDITY: Array<[tag: number, action: number]> = [
+  [0x00082112, A.KEEP], // SourceImageSequence: references (UIDs remapped); Type 2 in the derivation macro
+  [0x0040a073, A.KEEP], // VerifyingObserverSequence: Type 1C in verified SR documents
+  [0x0040a075, A.DUMMY], // VerifyingObserverName: Type 1 inside it
+  [0x0040a027, A.DUMMY], // VerifyingOrganization: Type 1 inside it
+];
 
 /**
  * Attributes that are Type 2 only in some IODs, by SOP class prefix: removing them there empties them.
@@ -390,7 +405,8 @@ function compile(p: ProjectDeid): CompiledProfile {
       const cim = flag === "cim";
       let r: Rule;
       if (action === "date" || (action === "keep" && temporalTags.has(tag))) {
-        r = o.temporal === "none" ? floor(tag) : retainedTemporal(tag, o.temporal);
+        // Without a temporal option: the Basic profile's action, else a dummy (some are Type 1/2).
+        r = o.temporal === "none" ? (basic.get(tag) ?? rule(A.DUMMY)) : retainedTemporal(tag, o.temporal);
       } else if (action === "keep" && deviceTags.has(tag) && !o.deviceIdentity) r = floor(tag);
       else if (action === "keep" && pc.has(tag) && !o.patientCharacteristics) r = floor(tag);
       else if (institutionTags.has(tag) && o.institutionIdentity) r = rule(A.KEEP);
@@ -400,6 +416,7 @@ function compile(p: ProjectDeid): CompiledProfile {
       else r = actionRule(action);
       rules.set(tag, cim && r.act !== A.REMOVE ? { ...r, cim: true } : r);
     }
+    for (const [tag, act] of FIONA_VALIDITY) rules.set(tag, rule(act));
   }
 
   // 4. Clean Descriptors: descriptions are kept, minus the patient's identifiers.
@@ -414,6 +431,9 @@ function compile(p: ProjectDeid): CompiledProfile {
   rules.set(0x00100010, literal(L.PARTICIPANT));
   rules.set(0x00100020, literal(L.PARTICIPANT));
   rules.set(0x00080080, o.institutionIdentity ? rule(A.KEEP) : literal(L.PROJECT));
+  // Creating InstitutionName brings in the General Equipment module, whose Manufacturer is Type 2.
+  if (!o.institutionIdentity)
+    rules.set(0x00080070, { ...(rules.get(0x00080070) ?? rule(A.KEEP)), cim: true });
   rules.set(0x00080090, literal(L.EVENT_REF));
   rules.set(0x00080050, rule(A.HASH));
   rules.set(0x00200010, rule(A.STUDY_ID));

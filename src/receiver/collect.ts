@@ -1,8 +1,48 @@
 import fs from "node:fs";
 import { Writable } from "node:stream";
 
+/** Bytes reserved in front of the dataset for the Part-10 preamble and meta (ours are ~350 bytes). */
+export const HEADER_ROOM = 1024;
+/** How much of a spilled dataset is kept in memory to read the identifying attributes from. */
+const SPILL_HEAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reusable assembly buffers. Each arriving dataset is copied once, into a pooled buffer, and written
+ * from there; allocating ~130 KB per instance instead keeps V8's garbage collector busy (external
+ * memory churn), which cost more CPU than the copy itself.
+ */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(
+    private readonly maxFree: number,
+    private readonly maxPooledSize: number,
+  ) {}
+
+  acquire(min: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const len = (this.free[i] as Buffer).length;
+      if (len >= min && len <= 4 * Math.max(min, 256 * 1024) && (best < 0 || len < (this.free[best] as Buffer).length)) {
+        best = i;
+      }
+    }
+    if (best >= 0) return this.free.splice(best, 1)[0] as Buffer;
+    let size = 256 * 1024;
+    while (size < min) size *= 2;
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  release(buf: Buffer): void {
+    if (buf.length > this.maxPooledSize) return;
+    if (this.free.length >= this.maxFree) this.free.shift();
+    this.free.push(buf);
+  }
+}
+
+const pool = new BufferPool(16, 16 * 1024 * 1024);
+
 export interface CollectorOptions {
-  /** Above this many dataset bytes the collector stops holding fragments in memory and spills to a file. */
+  /** Above this many dataset bytes the collector stops holding the dataset in memory and spills to a file. */
   spillThreshold: number;
   /** Where to open the spill file: a fresh path on the archive filesystem. */
   spillPath: () => string;
@@ -20,18 +60,18 @@ export interface SpillState {
 }
 
 /**
- * The Writable handed to dcmjs-dimse for one C-STORE dataset. Fragments stay in memory as the Buffers
- * the network layer produced (no copy, no file open per instance); only a dataset larger than
- * `spillThreshold` goes to a temporary file, with synchronous writes. `write()` never applies
- * backpressure, so the network layer never waits for "drain".
+ * Collects one C-STORE dataset as it arrives: copied into a pooled buffer with room for the Part-10
+ * header in front, so the file is written with one write and no further copy. Only a dataset larger
+ * than `spillThreshold` goes to a temporary file (synchronous writes). As a Writable (the library
+ * path) `write()` never applies backpressure, so the network layer never waits for "drain".
  */
 export class DatasetCollector extends Writable {
-  readonly chunks: Buffer[] = [];
   /** Dataset bytes received so far. */
   length = 0;
   spill: SpillState | undefined;
-  /** First error while spilling; the instance must then be answered with a failure. */
+  /** First error while buffering or spilling; the instance must then be answered with a failure. */
   error: Error | undefined;
+  private buf: Buffer | undefined;
 
   constructor(private readonly opts: CollectorOptions) {
     super({ highWaterMark: 1 << 30, decodeStrings: false });
@@ -47,30 +87,67 @@ export class DatasetCollector extends Writable {
     callback();
   }
 
-  private add(chunk: Buffer): void {
+  /** Append dataset bytes (copied; the caller may reuse `chunk`). */
+  add(chunk: Buffer): void {
+    const start = this.length;
     this.length += chunk.length;
     if (this.error !== undefined) return;
     try {
-      if (this.spill === undefined) {
-        this.chunks.push(chunk);
-        if (this.length > this.opts.spillThreshold) this.startSpill();
-      } else if (this.spill.fd !== undefined) {
-        writeAll(this.spill.fd, chunk);
+      if (this.spill !== undefined) {
+        if (this.spill.fd !== undefined) writeAll(this.spill.fd, chunk);
+        return;
       }
+      if (this.length > this.opts.spillThreshold) {
+        this.startSpill(chunk, start);
+        return;
+      }
+      const need = HEADER_ROOM + this.length;
+      if (this.buf === undefined || this.buf.length < need) {
+        const bigger = pool.acquire(Math.max(need, 2 * (this.buf?.length ?? 0)));
+        if (this.buf !== undefined) {
+          this.buf.copy(bigger, HEADER_ROOM, HEADER_ROOM, HEADER_ROOM + start);
+          pool.release(this.buf);
+        }
+        this.buf = bigger;
+      }
+      chunk.copy(this.buf, HEADER_ROOM + start);
     } catch (err) {
       this.error = err instanceof Error ? err : new Error(String(err));
-      this.closeSpill();
+      this.discard();
     }
   }
 
-  private startSpill(): void {
+  private startSpill(chunk: Buffer, start: number): void {
     const header = this.opts.spillHeader();
-    const head = Buffer.concat(header === undefined ? this.chunks : [header, ...this.chunks]);
     const path = this.opts.spillPath();
-    this.spill = { path, headerLength: header?.length ?? 0, head, fd: undefined };
-    this.spill.fd = fs.openSync(path, "w", 0o640);
-    this.chunks.length = 0;
-    writeAll(this.spill.fd, head);
+    const fd = fs.openSync(path, "w", 0o640);
+    this.spill = { path, headerLength: header?.length ?? 0, head: Buffer.alloc(0), fd };
+    if (header !== undefined) writeAll(fd, header);
+    const held = this.buf?.subarray(HEADER_ROOM, HEADER_ROOM + start) ?? Buffer.alloc(0);
+    writeAll(fd, held);
+    writeAll(fd, chunk);
+    const headData = Buffer.concat([held, chunk]).subarray(0, SPILL_HEAD_BYTES);
+    this.spill.head = header === undefined ? Buffer.from(headData) : Buffer.concat([header, headData]);
+    this.release();
+  }
+
+  /** The raw dataset received so far (in-memory only; a view, valid until release()). */
+  dataset(): Buffer {
+    return this.buf?.subarray(HEADER_ROOM, HEADER_ROOM + this.length) ?? Buffer.alloc(0);
+  }
+
+  /** The Part-10 file: `header` followed by the dataset (a view, valid until release()). */
+  part10(header: Buffer): Buffer {
+    if (this.buf === undefined) return Buffer.from(header);
+    if (header.length > HEADER_ROOM) return Buffer.concat([header, this.dataset()]);
+    header.copy(this.buf, HEADER_ROOM - header.length);
+    return this.buf.subarray(HEADER_ROOM - header.length, HEADER_ROOM + this.length);
+  }
+
+  /** Give the in-memory buffer back to the pool; views from dataset()/part10() become invalid. */
+  release(): void {
+    if (this.buf !== undefined) pool.release(this.buf);
+    this.buf = undefined;
   }
 
   /** Close the spill file (after an optional fsync). Safe to call more than once. */
@@ -85,9 +162,9 @@ export class DatasetCollector extends Writable {
     }
   }
 
-  /** Drop everything: close and remove a spill file. */
+  /** Drop everything: release memory, close and remove a spill file. */
   discard(): void {
-    this.chunks.length = 0;
+    this.release();
     try {
       this.closeSpill();
     } catch {

@@ -4,14 +4,16 @@
  * dcmjs-dimse does the association negotiation (A-ASSOCIATE, release, abort, timeouts); we decide
  * what to accept. For the data phase there are two paths that share the store-then-respond logic:
  *
- * - Fast path (default): P-DATA-TF PDUs are taken over in `_processPdu`. PDVs are cut out of the PDU
- *   buffer, the command set is read by a ten-line implicit-VR reader, dataset fragments go straight
- *   into a {@link DatasetCollector}, and the response PDU is hand-encoded. The library's own path
- *   parses each command set with dcmjs (naturalize) and encodes each response with dcmjs, which
- *   costs about 0.5 ms of CPU and a lot of garbage per C-STORE, more than persisting the file.
- * - Library path (fast path off, or if a future dcmjs-dimse no longer calls `_processPdu`): the
+ * - Fast path (default): the socket's bytes go through our {@link PduStream} instead of the library's
+ *   accumulator. P-DATA-TF is handled here: PDV values are copied once from the socket chunks into
+ *   the {@link DatasetCollector}'s pooled buffer, the command set is read by a small implicit-VR
+ *   reader, and the response PDU is hand-encoded. Every other PDU (association, release, abort) is
+ *   passed to the library's `_processPdu`. The library's own data path re-concatenates each PDU per
+ *   socket chunk, parses every command set with dcmjs (naturalize) and encodes every response with
+ *   dcmjs: about 0.5 ms of CPU and a burst of garbage per C-STORE, more than persisting the file.
+ * - Library path (`fastPath: false`, or if dcmjs-dimse's internals are not as expected): the
  *   documented streaming hooks `createStoreWritableStream` / `createDatasetFromStoreWritableStream`
- *   and `cStoreRequest` / `cEchoRequest`.
+ *   and `cStoreRequest` / `cEchoRequest`; responses are still hand-encoded.
  *
  * Either way the dataset bytes are kept exactly as received (never re-encoded).
  */
@@ -21,7 +23,7 @@ import dimse from "dcmjs-dimse";
 import type { Logger } from "pino";
 import { DatasetCollector } from "./collect.js";
 import { COMMAND_FIELD, encodeResponsePdu } from "./dimse-fast.js";
-import { PduReader } from "./pdu-reader.js";
+import { PduStream, type PduSink } from "./pdu-stream.js";
 import { chooseTransferSyntax, isAcceptedAbstractSyntax } from "./policy.js";
 import { STORE_STATUS, type InstanceStore, type StoreRequestInfo } from "./store.js";
 
@@ -73,7 +75,6 @@ const C_STORE_RQ = 0x0001;
 const C_ECHO_RQ = 0x0030;
 const C_CANCEL_RQ = 0x0fff;
 const STATUS_UNRECOGNIZED_OPERATION = 0x0211;
-const P_DATA_TF = 0x04;
 
 /** Read the request fields from a command set (always implicit VR little endian, PS3.7 6.3.1). */
 function parseCommand(buf: Buffer): CommandInfo {
@@ -127,6 +128,7 @@ export class FionaScp extends Scp {
   private bytes = 0;
   // fast path state
   private commandChunks: Buffer[] = [];
+  private commandBytes = 0;
   private current: { pcId: number; cmd: CommandInfo; collector: DatasetCollector; drop: boolean } | undefined;
   // library path state
   private readonly collectors = new WeakMap<
@@ -251,8 +253,8 @@ export class FionaScp extends Scp {
   // ---------------------------------------------------------------- fast path
 
   /**
-   * Replace the library's socket reader (one "data" listener, installed by its constructor) with
-   * {@link PduReader}, feeding complete PDUs to `_processPdu` exactly as the library does.
+   * Replace the library's socket reader (one "data" listener, installed by its constructor) with a
+   * {@link PduStream}: P-DATA is handled here, every other PDU goes to the library's `_processPdu`.
    */
   private takeOverSocketReads(socket: Socket): void {
     const listeners = socket.listeners("data");
@@ -261,81 +263,86 @@ export class FionaScp extends Scp {
       return;
     }
     socket.removeListener("data", listeners[0] as (...args: unknown[]) => void);
-    // A-ASSOCIATE-RQ may carry large user-identity fields, so allow at least 1 MiB besides our max PDU.
-    const reader = new PduReader(Math.max(this.ctx.maxPduLength, 1 << 20));
-    const internals = this as unknown as { lastPduTime?: number; statistics?: { addBytesReceived(n: number): void } };
+    const internals = this as unknown as {
+      lastPduTime?: number;
+      statistics?: { addBytesReceived(n: number): void };
+    };
+    const base = Scp.prototype as unknown as { _processPdu: (pdu: Buffer) => Promise<void> };
+    if (typeof base._processPdu !== "function") {
+      this.ctx.log.warn({ event: "dimse-internals-changed" }, "dcmjs-dimse has no _processPdu; library reader kept");
+      socket.on("data", listeners[0] as (...args: unknown[]) => void);
+      return;
+    }
+    const sink: PduSink = {
+      pduSeen: () => {
+        internals.lastPduTime = Date.now();
+      },
+      otherPdu: (pdu) => {
+        void base._processPdu.call(this, pdu);
+      },
+      pdvBegin: (pcId, isCommand, isLast) => this.pdvBegin(pcId, isCommand, isLast),
+      pdvData: (bytes) => this.pdvData(bytes),
+      pdvEnd: () => this.pdvEnd(),
+    };
+    // A-ASSOCIATE-RQ may carry large user-identity fields: allow 1 MiB for non-P-DATA PDUs.
+    const stream = new PduStream(sink, this.ctx.maxPduLength, 1 << 20);
     socket.on("data", (chunk: Buffer) => {
       if (this.aborting) return;
       internals.statistics?.addBytesReceived(chunk.length);
-      let pdus: Buffer[];
       try {
-        pdus = reader.push(chunk);
+        stream.push(chunk);
       } catch (err) {
+        this.current?.collector.discard();
+        this.current = undefined;
         this.protocolAbort((err as Error).message);
-        return;
-      }
-      for (const pdu of pdus) {
-        internals.lastPduTime = Date.now();
-        void this._processPdu(pdu);
       }
     });
   }
 
-  /**
-   * Called by dcmjs-dimse for every complete PDU (a private method of its Network class). P-DATA-TF
-   * is handled here; everything else goes to the library.
-   */
-  async _processPdu(pdu: Buffer): Promise<void> {
-    const base = Scp.prototype as unknown as { _processPdu: (this: FionaScp, pdu: Buffer) => Promise<void> };
-    if (!this.ctx.fastPath || pdu[0] !== P_DATA_TF || !this.accepted) return base._processPdu.call(this, pdu);
-    try {
-      this.processPData(pdu);
-    } catch (err) {
-      this.current?.collector.discard();
-      this.current = undefined;
-      this.protocolAbort((err as Error).message);
-    }
-  }
+  private pdv: { pcId: number; isCommand: boolean; isLast: boolean; context: AcceptedContext } | undefined;
 
-  private processPData(pdu: Buffer): void {
-    const end = 6 + pdu.readUInt32BE(2);
-    if (end > pdu.length) throw new Error("P-DATA-TF shorter than its length");
-    let pos = 6;
-    while (pos < end) {
-      const itemLength = pdu.readUInt32BE(pos);
-      if (itemLength < 2 || pos + 4 + itemLength > end) throw new Error("malformed PDV item");
-      const pcId = pdu[pos + 4] as number;
-      const header = pdu[pos + 5] as number;
-      const value = pdu.subarray(pos + 6, pos + 4 + itemLength);
-      pos += 4 + itemLength;
-      this.onPdv(pcId, (header & 0x01) !== 0, (header & 0x02) !== 0, value);
-    }
-  }
-
-  private onPdv(pcId: number, isCommand: boolean, last: boolean, value: Buffer): void {
+  private pdvBegin(pcId: number, isCommand: boolean, isLast: boolean): void {
+    if (!this.accepted) throw new Error("P-DATA before the association was accepted");
     const context = this.contexts.get(pcId);
     if (context === undefined) throw new Error(`PDV on presentation context ${pcId}, which was not accepted`);
-    if (!isCommand) {
-      const current = this.current;
-      if (current === undefined) throw new Error("dataset fragment without a command");
-      if (current.pcId !== pcId) throw new Error("dataset fragment on another presentation context");
-      if (!current.drop) current.collector.write(value);
-      if (last) {
-        this.current = undefined;
-        current.collector.end();
-        if (current.drop) current.collector.discard();
-        else this.runStore(pcId, current.cmd, context, current.collector);
-      }
+    if (isCommand) {
+      if (this.current !== undefined) throw new Error("command while a dataset is still arriving");
+    } else {
+      if (this.current === undefined) throw new Error("dataset fragment without a command");
+      if (this.current.pcId !== pcId) throw new Error("dataset fragment on another presentation context");
+    }
+    this.pdv = { pcId, isCommand, isLast, context };
+  }
+
+  private pdvData(bytes: Buffer): void {
+    const pdv = this.pdv as { isCommand: boolean };
+    if (pdv.isCommand) {
+      this.commandBytes += bytes.length;
+      if (this.commandBytes > 64 * 1024) throw new Error("command set too large");
+      this.commandChunks.push(Buffer.from(bytes)); // small; copied because the socket chunk is reused
+    } else {
+      const current = this.current as { collector: DatasetCollector; drop: boolean };
+      if (!current.drop) current.collector.add(bytes);
+    }
+  }
+
+  private pdvEnd(): void {
+    const pdv = this.pdv as { pcId: number; isCommand: boolean; isLast: boolean; context: AcceptedContext };
+    this.pdv = undefined;
+    if (!pdv.isLast) return;
+    if (!pdv.isCommand) {
+      const current = this.current as { cmd: CommandInfo; collector: DatasetCollector; drop: boolean };
+      this.current = undefined;
+      if (current.drop) current.collector.discard();
+      else this.runStore(pdv.pcId, current.cmd, pdv.context, current.collector);
       return;
     }
-    if (this.current !== undefined) throw new Error("command while a dataset is still arriving");
-    this.commandChunks.push(value);
-    if (!last) return;
     const cmd = parseCommand(
-      this.commandChunks.length === 1 ? value : Buffer.concat(this.commandChunks),
+      this.commandChunks.length === 1 ? (this.commandChunks[0] as Buffer) : Buffer.concat(this.commandChunks),
     );
     this.commandChunks = [];
-    this.onCommand(pcId, cmd, context);
+    this.commandBytes = 0;
+    this.onCommand(pdv.pcId, cmd, pdv.context);
   }
 
   private onCommand(pcId: number, cmd: CommandInfo, context: AcceptedContext): void {

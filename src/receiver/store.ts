@@ -138,7 +138,7 @@ export class InstanceStore {
     }
 
     // 1. bytes and identity
-    let file: Buffer | undefined;
+    let file: Buffer | undefined; // a view into the collector's pooled buffer until release()
     let identity: InstanceIdentity;
     try {
       const spill = collector.spill;
@@ -150,8 +150,7 @@ export class InstanceStore {
       } else {
         const header = this.header(req);
         if (header === undefined) throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
-        file = Buffer.concat([header, ...collector.chunks], header.length + collector.length);
-        collector.chunks.length = 0;
+        file = collector.part10(header);
         parsed = identifyDataset(file, header.length, req.transferSyntaxUid);
       }
       if (!parsed.ok) throw new BadInstance(STORE_STATUS.CannotUnderstand, parsed.reason);
@@ -176,6 +175,7 @@ export class InstanceStore {
         tmp = this.tmpPath();
         fs.writeFileSync(tmp, file, { mode: 0o640, flush: this.opts.fsync });
         file = undefined;
+        collector.release();
       }
       this.ensureDir(dir);
       if (fs.existsSync(finalPath)) {
@@ -205,6 +205,7 @@ export class InstanceStore {
       this.undo(tmp, placed ? finalPath : undefined, backup);
       return this.fail(req, STORE_STATUS.OutOfResources, `cannot archive or enqueue: ${message}`, identity);
     } finally {
+      collector.discard(); // frees the buffer if a write failed early; the spill file was renamed or undone
       release();
     }
   }
@@ -280,7 +281,7 @@ export class InstanceStore {
         fs.writeFileSync(`${base}.dcm`, file, { mode: 0o640 });
       } else {
         format = "raw-dataset";
-        fs.writeFileSync(`${base}.dcm`, Buffer.concat(collector.chunks, collector.length), { mode: 0o640 });
+        fs.writeFileSync(`${base}.dcm`, collector.dataset(), { mode: 0o640 });
       }
       const sidecar = {
         reason: bad.message,
@@ -303,7 +304,7 @@ export class InstanceStore {
       );
       collector.discard();
     } finally {
-      collector.chunks.length = 0;
+      collector.release();
     }
   }
 

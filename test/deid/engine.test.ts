@@ -147,18 +147,10 @@ describe("planted PHI", () => {
 
   it("removes the listed sequences and empties unlisted PN attributes at every depth", () => {
     const { dict } = parse(deid(readFile(study.files[0]!), ctx({ name: "PHIPROJ" })).bytes);
-    for (const gone of [
-      "00101002",
-      "00400275",
-      "00081110",
-      "00081070",
-      "00081050",
-      "00080081",
-      "00101040",
-      "00081010",
-    ]) {
+    for (const gone of ["00101002", "00400275", "00081110", "00081050", "00080081", "00101040", "00081010"]) {
       expect(dict[gone], gone).toBeUndefined();
     }
+    expect(value(dict, "00081070")).toBe(""); // OperatorsName: Type 2 in RT Series, so emptied
     expect(value(dict, "00142006")).toBe("");
     expect(value(dict, "0008009C")).toBe("");
     expect(value(dict, "001899F0")).toBe("");
@@ -498,5 +490,17 @@ describe("robustness", () => {
       }
     }
     expect(ok).toBeGreaterThan(0);
+  });
+});
+
+describe("secret", () => {
+  it("is required for hmac UIDs and derived offsets, optional for legacy UIDs with a fixed offset", () => {
+    const bytes = readFile(otherStudy.files[0]!);
+    expect(() => deidentify(bytes, { ...ctx({ name: "P" }), secret: "" })).toThrow(DeidError);
+    expect(() => deidentify(bytes, { ...ctx({ name: "P", uidMode: "fiona-legacy" }), secret: "" })).toThrow(
+      DeidError,
+    );
+    const r = deid(bytes, { ...ctx({ name: "P", uidMode: "fiona-legacy", dateOffsetDays: 42 }), secret: "" });
+    expect(r.sopInstanceUid.startsWith("1.3.6.1.4.1.45037.")).toBe(true);
   });
 });

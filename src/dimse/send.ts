@@ -1,0 +1,316 @@
+/**
+ * Send Part-10 files byte-faithfully: the dataset after the meta group goes out as it is on disk, in
+ * the file's own transfer syntax, over one association per batch (up to 128 distinct SOP class /
+ * transfer syntax pairs per association, which is every realistic series or study).
+ */
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { isPart10 } from "../dicom/header.js";
+import { log as defaultLog, type Logger } from "../log.js";
+import {
+  MAX_CONTEXTS,
+  destinationLabel,
+  openAssociation,
+  type ContextRequest,
+  type StoreAssociation,
+  type StoreDestination,
+  type StoreRequest,
+} from "./association.js";
+import { SendError } from "./errors.js";
+import { NOT_SENT, type StoreOutcome } from "./status.js";
+
+export interface Part10Meta {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  /** Offset of the first byte after the meta group: where the dataset starts. */
+  datasetOffset: number;
+}
+
+/** The file is not a Part-10 file we can send (no DICM prefix, broken or incomplete meta group). */
+export class NotSendableError extends Error {
+  override name = "NotSendableError";
+}
+
+const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"]);
+
+/** Returned when the bytes end inside the meta group (a head-only read must read more). */
+class MetaBeyondBuffer extends Error {}
+
+/**
+ * Walk the File Meta Information (group 0002, explicit VR little endian) of a Part-10 file. The
+ * dataset starts where the walk leaves group 0002. For a conformant file that is exactly the end given
+ * by the group length (0002,0000); for a file whose group length is wrong (seen in the wild), the
+ * element walk is what the bytes say, so it wins, as in dcmtk.
+ */
+export function parsePart10Meta(bytes: Uint8Array): Part10Meta {
+  if (!isPart10(bytes)) throw new NotSendableError("not a Part-10 file (no DICM prefix)");
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const values = new Map<number, string>();
+  let at = 132;
+  for (;;) {
+    if (at + 2 > b.length) {
+      if (values.size === 0) throw new MetaBeyondBuffer();
+      break; // a file holding only the meta group
+    }
+    if (b.readUInt16LE(at) !== 0x0002) break;
+    if (at + 8 > b.length) throw new MetaBeyondBuffer();
+    const element = b.readUInt16LE(at + 2);
+    const vr = b.toString("latin1", at + 4, at + 6);
+    if (!/^[A-Z]{2}$/.test(vr)) throw new NotSendableError("meta group is not explicit VR little endian");
+    let header = 8;
+    let length = b.readUInt16LE(at + 6);
+    if (LONG_VRS.has(vr)) {
+      if (at + 12 > b.length) throw new MetaBeyondBuffer();
+      header = 12;
+      length = b.readUInt32LE(at + 8);
+      if (length === 0xffffffff) throw new NotSendableError("undefined length in the meta group");
+    }
+    const end = at + header + length;
+    if (end > b.length) throw new MetaBeyondBuffer();
+    if (element === 0x0000 && length === 4) values.set(0, String(b.readUInt32LE(at + header)));
+    else if (element === 0x0002 || element === 0x0003 || element === 0x0010)
+      values.set(element, b.toString("latin1", at + header, end).replace(/[\0 ]+$/, ""));
+    at = end;
+  }
+  const sopClassUid = values.get(0x0002);
+  const sopInstanceUid = values.get(0x0003);
+  const transferSyntaxUid = values.get(0x0010);
+  if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
+    throw new NotSendableError("meta group lacks MediaStorageSOPClassUID, MediaStorageSOPInstanceUID or TransferSyntaxUID");
+  return { sopClassUid, sopInstanceUid, transferSyntaxUid, datasetOffset: at };
+}
+
+/** Read a Part-10 file and return what `StoreAssociation.store` needs; the dataset is a view, not a copy. */
+export function readPart10ForStore(path: string): StoreRequest {
+  const bytes = readFileSync(path);
+  let meta: Part10Meta;
+  try {
+    meta = parsePart10Meta(bytes);
+  } catch (err) {
+    if (err instanceof MetaBeyondBuffer) throw new NotSendableError("file ends inside the meta group");
+    throw err;
+  }
+  return {
+    sopClassUid: meta.sopClassUid,
+    sopInstanceUid: meta.sopInstanceUid,
+    transferSyntaxUid: meta.transferSyntaxUid,
+    dataset: bytes.subarray(meta.datasetOffset),
+  };
+}
+
+const HEAD_BYTES = 16 * 1024;
+
+/** The meta group of a file, reading only its first 16 KiB unless the meta group is larger. */
+export function readPart10Meta(path: string): Part10Meta {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.allocUnsafe(HEAD_BYTES);
+    let filled = 0;
+    for (;;) {
+      const n = readSync(fd, head, filled, HEAD_BYTES - filled, filled);
+      if (n === 0) break;
+      filled += n;
+      if (filled === HEAD_BYTES) break;
+    }
+    try {
+      return parsePart10Meta(head.subarray(0, filled));
+    } catch (err) {
+      if (!(err instanceof MetaBeyondBuffer)) throw err;
+      if (filled < HEAD_BYTES) throw new NotSendableError("file ends inside the meta group");
+    }
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return parsePart10Meta(readFileSync(path));
+  } catch (err) {
+    if (err instanceof MetaBeyondBuffer) throw new NotSendableError("file ends inside the meta group");
+    throw err;
+  }
+}
+
+export interface FileOutcome {
+  path: string;
+  /** From the meta group, when the file could be read. */
+  sopInstanceUid?: string;
+  outcome: StoreOutcome;
+}
+
+export interface SendProgress {
+  /** Files decided so far (sent or not). */
+  done: number;
+  total: number;
+  file: FileOutcome;
+}
+
+export interface SendOptions {
+  /** Called once per file, in the order files are decided. */
+  onProgress?: (progress: SendProgress) => void;
+  logger?: Logger;
+}
+
+export interface SendReport {
+  /** "CALLED_AE@host:port". */
+  destination: string;
+  /** One per decided file, in input order (all files unless sendFiles threw). */
+  files: FileOutcome[];
+  succeeded: number;
+  /** Stored with a warning status (counted in neither succeeded nor failed). */
+  warnings: number;
+  failed: number;
+  /** Failures that may succeed later (subset of failed). */
+  retryable: number;
+  /** Associations opened. */
+  associations: number;
+  /** Dataset bytes acknowledged by the peer (any status). */
+  bytes: number;
+  elapsedMs: number;
+}
+
+function notSent(reason: string): StoreOutcome {
+  return { status: NOT_SENT, kind: "failure", retryable: false, reason };
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof NotSendableError) return err.message;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code ? `cannot read file (${code})` : "cannot read file";
+}
+
+/**
+ * Send Part-10 files to one destination: read every meta group, open one association proposing each
+ * distinct (SOP class, transfer syntax) pair, send the files in order (one outstanding request; the
+ * next file is read while the peer handles the current one), release.
+ *
+ * Per-file problems (unreadable file, rejected presentation context, failure status) are outcomes in
+ * the report. Association-level problems throw RetryableSendError / PermanentSendError with the
+ * partial report attached as `err.report`.
+ */
+export async function sendFiles(
+  dest: StoreDestination,
+  paths: string[],
+  opts: SendOptions = {},
+): Promise<SendReport> {
+  const started = performance.now();
+  const logger = (opts.logger ?? dest.logger ?? defaultLog).child({
+    component: "dimse-send",
+    destination: destinationLabel(dest),
+  });
+  const results: Array<FileOutcome | undefined> = new Array(paths.length);
+  const report: SendReport = {
+    destination: destinationLabel(dest),
+    files: [],
+    succeeded: 0,
+    warnings: 0,
+    failed: 0,
+    retryable: 0,
+    associations: 0,
+    bytes: 0,
+    elapsedMs: 0,
+  };
+  let done = 0;
+  const decide = (index: number, file: FileOutcome): void => {
+    results[index] = file;
+    const { outcome } = file;
+    if (outcome.kind === "success") report.succeeded++;
+    else if (outcome.kind === "warning") report.warnings++;
+    else {
+      report.failed++;
+      if (outcome.retryable) report.retryable++;
+    }
+    done++;
+    opts.onProgress?.({ done, total: paths.length, file });
+  };
+  const finish = (): SendReport => {
+    report.files = results.filter((r): r is FileOutcome => r !== undefined);
+    report.elapsedMs = performance.now() - started;
+    return report;
+  };
+
+  // Pass 1: meta groups, batches of at most MAX_CONTEXTS distinct contexts (input order kept).
+  const batches: Array<{ indices: number[]; contexts: ContextRequest[] }> = [];
+  let batch: (typeof batches)[number] | undefined;
+  let keys = new Set<string>();
+  paths.forEach((path, index) => {
+    let meta: Part10Meta;
+    try {
+      meta = readPart10Meta(path);
+    } catch (err) {
+      decide(index, { path, outcome: notSent(errorText(err)) });
+      return;
+    }
+    const key = `${meta.sopClassUid}|${meta.transferSyntaxUid}`;
+    if (!batch || (!keys.has(key) && keys.size === MAX_CONTEXTS)) {
+      batch = { indices: [], contexts: [] };
+      batches.push(batch);
+      keys = new Set();
+    }
+    if (!keys.has(key)) {
+      keys.add(key);
+      batch.contexts.push({ sopClassUid: meta.sopClassUid, transferSyntaxUid: meta.transferSyntaxUid });
+    }
+    batch.indices.push(index);
+  });
+
+  type Loaded = { ok: true; request: StoreRequest } | { ok: false; reason: string };
+  const load = (index: number): Loaded => {
+    try {
+      return { ok: true, request: readPart10ForStore(paths[index]!) };
+    } catch (err) {
+      return { ok: false, reason: errorText(err) };
+    }
+  };
+
+  for (const { indices, contexts } of batches) {
+    let association: StoreAssociation;
+    try {
+      association = await openAssociation(dest, contexts);
+    } catch (err) {
+      if (err instanceof SendError) err.report = finish();
+      throw err;
+    }
+    report.associations++;
+    try {
+      let next: Loaded | undefined = load(indices[0]!);
+      for (let k = 0; k < indices.length; k++) {
+        const index = indices[k]!;
+        const current: Loaded = next!;
+        // Start the store (its PDUs are written synchronously), then read the next file while the
+        // peer works on this one.
+        if (!current.ok) {
+          next = k + 1 < indices.length ? load(indices[k + 1]!) : undefined;
+          decide(index, { path: paths[index]!, outcome: notSent(current.reason) });
+          continue;
+        }
+        const pending = association.store(current.request);
+        next = k + 1 < indices.length ? load(indices[k + 1]!) : undefined;
+        const outcome = await pending;
+        if (outcome.status !== NOT_SENT) report.bytes += current.request.dataset.length;
+        if (outcome.kind === "warning")
+          logger.warn(
+            { status: outcome.status, reason: outcome.reason, sopInstanceUid: current.request.sopInstanceUid },
+            "C-STORE stored with a warning",
+          );
+        decide(index, { path: paths[index]!, sopInstanceUid: current.request.sopInstanceUid, outcome });
+      }
+      await association.release();
+    } catch (err) {
+      association.abort();
+      if (err instanceof SendError) err.report = finish();
+      throw err;
+    }
+  }
+  const final = finish();
+  logger.debug(
+    {
+      files: paths.length,
+      succeeded: final.succeeded,
+      warnings: final.warnings,
+      failed: final.failed,
+      associations: final.associations,
+      ms: Math.round(final.elapsedMs),
+    },
+    "send finished",
+  );
+  return final;
+}

@@ -25,6 +25,14 @@ export class SitePaths {
   get temp(): string {
     return path.join(this.site, "temp");
   }
+  get outbox(): string {
+    return path.join(this.site, "outbox");
+  }
+  /** Pseudonymized files of one series of one transfer request, waiting to be sent. */
+  outboxSeries(requestId: string, seriesUid: string): string {
+    if (!/^[0-9a-f]{8,64}$/.test(requestId)) throw new Error("transfer request id must be hexadecimal");
+    return path.join(this.outbox, requestId, assertPathSafeUid(seriesUid, "SeriesInstanceUID"));
+  }
   archiveStudyDir(studyUid: string): string {
     return path.join(this.archive, `scp_${assertPathSafeUid(studyUid, "StudyInstanceUID")}`);
   }

@@ -6,12 +6,29 @@
  * Run: npm run bench:ingest  (builds first; needs Redis, dcmtk, optionally Orthanc)
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateStudy } from "../../test/support/generate.js";
 import { freePort, waitFor } from "../../test/support/env.js";
-import { median, startOrthanc, startStorescp, timeParallelStorescu, timeStorescu, type Peer } from "../lib/peers.js";
+import { ORTHANC, startOrthanc, startStorescp } from "../../test/support/peers.js";
+import { median, timeParallelStorescu, timeStorescu } from "../lib/peers.js";
+
+interface Peer {
+  port: number;
+  aet: string;
+  stop(): Promise<void>;
+}
+
+const storescpPeer = async (dir: string): Promise<Peer> => {
+  const s = await startStorescp(dir, ["+xa"], { verbose: false, bitPreserving: false });
+  return { port: s.port, aet: "RESEARCH", stop: s.stop };
+};
+const orthancPeer = async (dir: string): Promise<Peer | undefined> => {
+  if (!existsSync(ORTHANC)) return undefined;
+  const o = await startOrthanc(dir);
+  return { port: o.dicomPort, aet: "RESEARCH", stop: o.stop };
+};
 
 const FILES = Number(process.env.BENCH_FILES ?? 2000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -105,8 +122,8 @@ for (const parallel of [false, true]) {
   const orthanc: number[] = [];
   const fiona: FionaRun[] = [];
   for (let i = 0; i < RUNS; i++) {
-    scp.push((await timePeer(startStorescp, parallel))!);
-    const o = await timePeer(startOrthanc, parallel);
+    scp.push((await timePeer(storescpPeer, parallel))!);
+    const o = await timePeer(orthancPeer, parallel);
     if (o !== undefined) orthanc.push(o);
     fiona.push(await runFiona(parallel));
     console.error(`run ${i + 1}/${RUNS} (${parallel ? "4 associations" : "1 association"}) done`);

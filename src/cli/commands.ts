@@ -8,6 +8,7 @@ import { configFrom, type GlobalOptions } from "./main.js";
 import { printStatus, printStudies } from "./inspect.js";
 import { rulesTest } from "./rules-test.js";
 import { s2m } from "./s2m.js";
+import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
 
 function parseQueues(list: string | undefined): QueueName[] {
   if (!list) return PROCESSED_QUEUES;
@@ -71,6 +72,29 @@ export function registerCommands(program: Command): void {
     .action(async (target: string, o: { host: string; port?: string; aet: string }) =>
       s2m(cfg(), target, { host: o.host, port: o.port ? Number(o.port) : undefined, callingAe: o.aet }),
     );
+  program
+    .command("assign")
+    .description("send an arrived study, pseudonymized, to a project's research PACS")
+    .argument("<StudyInstanceUID>")
+    .requiredOption("-p, --project <name>", "project")
+    .requiredOption("-s, --participant <id>", "participant pseudonym (must match the project's pattern)")
+    .option("-e, --event <name>", "event (time point)")
+    .option("--by <who>", "who asked (recorded with the request)")
+    .action(async (uid: string, o: AssignOptions) => assign(cfg(), uid, o));
+  program
+    .command("transfers")
+    .description("transfer requests and the result of their latest run")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => printTransfers(cfg(), !!o.json));
+  program
+    .command("deid")
+    .description("pseudonymize a file or folder offline with a project's settings")
+    .argument("<in>")
+    .argument("<out>", "output folder")
+    .requiredOption("-p, --project <name>", "project")
+    .requiredOption("-s, --participant <id>", "participant pseudonym")
+    .option("-e, --event <name>", "event")
+    .action(async (input: string, out: string, o: AssignOptions) => deidOffline(cfg(), input, out, o));
   const rules = program.command("rules").description("classification rules");
   rules
     .command("test")

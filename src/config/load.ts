@@ -53,6 +53,7 @@ const ENV_OVERRIDES: Array<[string, string[], (v: string) => unknown]> = [
   ["FIONA_QUIET_SECONDS", ["arrival", "quietSeconds"], numberEnv],
   ["FIONA_RULES_FILE", ["classify", "rulesFile"], String],
   ["FIONA_LOG_LEVEL", ["log", "level"], String],
+  ["FIONA_SECRET", ["secret"], String],
 ];
 
 function describeIssues(err: ZodError, source: string): string {

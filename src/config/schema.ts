@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
 
 const aeTitle = z
   .string()
@@ -8,6 +9,13 @@ const aeTitle = z
   .refine((s) => !s.includes("\\"), "AE titles must not contain a backslash");
 
 const port = z.number().int().min(1).max(65535);
+
+const destination = z
+  .object({ aeTitle, host: z.string().min(1), port, callingAeTitle: aeTitle.optional() })
+  .strict();
+
+/** A research project: de-identification settings plus where its studies go. */
+export const projectSchema = projectDeidSchema.extend({ destination: destination.optional() });
 
 export const configSchema = z
   .object({
@@ -75,6 +83,36 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Site secret: the HMAC key of pseudonymized UIDs, accession numbers and derived date offsets.
+     * Keep it stable (changing it splits studies in the research PACS) and out of version control.
+     */
+    secret: z.string().min(16, "use at least 16 characters").optional(),
+    projects: z
+      .array(projectSchema)
+      .default([])
+      .superRefine((ps, ctx) => {
+        const seen = new Set<string>();
+        ps.forEach((p, i) => {
+          if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate project ${p.name}` });
+          seen.add(p.name);
+        });
+      }),
+    /** Default research PACS for projects without a destination of their own. */
+    researchPacs: destination.optional(),
+    transfer: z
+      .object({
+        /** Threads de-identifying in parallel (default: the number of cores). */
+        deidThreads: z.number().int().min(1).max(64).optional(),
+        /** Send attempts per series before the job fails (retries back off exponentially with jitter). */
+        attempts: z.number().int().min(1).max(100).default(12),
+        /** First retry delay; each further retry doubles it. */
+        backoffMs: z.number().int().min(10).max(3_600_000).default(2000),
+        /** Per-association network timeout. */
+        timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -85,4 +123,12 @@ export const configSchema = z
   .strict();
 
 export type FionaConfig = z.infer<typeof configSchema>;
+export type ProjectConfig = z.infer<typeof projectSchema>;
+export type Destination = z.infer<typeof destination>;
+
+/** The de-identification part of a project, as the engine takes it. */
+export function deidSettings(project: ProjectConfig): ProjectDeid {
+  const { destination: _destination, ...deid } = project;
+  return deid;
+}
 export type FionaConfigInput = z.input<typeof configSchema>;

@@ -32,7 +32,8 @@ function element(group: number, elementNo: number, vr: string, value: Buffer): B
 }
 
 function uidValue(uid: string, what: string): Buffer {
-  if (!META_UID_RE.test(uid)) throw new Error(`part10: ${what} is not a UID (digits and dots, 1-64 characters)`);
+  if (!META_UID_RE.test(uid))
+    throw new Error(`part10: ${what} is not a UID (digits and dots, 1-64 characters)`);
   const b = Buffer.from(uid, "latin1");
   return b.length % 2 === 0 ? b : Buffer.concat([b, Buffer.from([0])]);
 }
@@ -45,7 +46,10 @@ function textValue(text: string): Buffer {
 /** AE titles: printable ASCII without backslash, trimmed, at most 16 characters; undefined when nothing is left. */
 export function cleanAeTitle(ae: string | undefined): string | undefined {
   if (ae === undefined) return undefined;
-  const cleaned = ae.replace(/[^\x20-\x5b\x5d-\x7e]/g, "").trim().slice(0, 16);
+  const cleaned = ae
+    .replace(/[^\x20-\x5b\x5d-\x7e]/g, "")
+    .trim()
+    .slice(0, 16);
   return cleaned === "" ? undefined : cleaned;
 }
 

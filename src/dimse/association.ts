@@ -116,7 +116,10 @@ export async function openAssociation(
   const seen = new Set<string>();
   for (const c of contexts) {
     if (!isPathSafeUid(c.sopClassUid) || !isPathSafeUid(c.transferSyntaxUid))
-      throw new PermanentSendError(label, "presentation context with an invalid SOP class or transfer syntax UID");
+      throw new PermanentSendError(
+        label,
+        "presentation context with an invalid SOP class or transfer syntax UID",
+      );
     const key = contextKey(c.sopClassUid, c.transferSyntaxUid);
     if (seen.has(key)) continue;
     seen.add(key);
@@ -221,7 +224,9 @@ export class StoreAssociation {
       socket.on("data", (chunk: Buffer) => this.onData(chunk));
       socket.on("error", (err: NodeJS.ErrnoException) => {
         const phase = this.state === "negotiating" ? "connection failed" : "connection error";
-        this.fail(new RetryableSendError(this.destination, `${phase} (${err.code ?? err.message})`, { cause: err }));
+        this.fail(
+          new RetryableSendError(this.destination, `${phase} (${err.code ?? err.message})`, { cause: err }),
+        );
       });
       socket.on("close", () => {
         if (this.state === "releasing") this.finishRelease();
@@ -238,7 +243,8 @@ export class StoreAssociation {
    */
   store(file: StoreRequest): Promise<StoreOutcome> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.state !== "open") return Promise.reject(new Error(`${this.destination}: association is ${this.state}`));
+    if (this.state !== "open")
+      return Promise.reject(new Error(`${this.destination}: association is ${this.state}`));
     const context = this.byKey.get(contextKey(file.sopClassUid, file.transferSyntaxUid));
     if (!context || !context.accepted) {
       const what = `SOP class ${file.sopClassUid} in transfer syntax ${file.transferSyntaxUid}`;
@@ -378,7 +384,9 @@ export class StoreAssociation {
         if (waiter?.kind === "release") return this.finishRelease();
         return this.fail(new RetryableSendError(this.destination, "association released by the peer"));
       case PDU_TYPE.ABORT:
-        return this.fail(new RetryableSendError(this.destination, `association ${describeAbort(parseAbort(pdu))}`));
+        return this.fail(
+          new RetryableSendError(this.destination, `association ${describeAbort(parseAbort(pdu))}`),
+        );
       default:
         return this.protocolError(`unexpected PDU type 0x${(type ?? 0).toString(16)}`);
     }
@@ -421,12 +429,16 @@ export class StoreAssociation {
       return this.protocolError(`expected C-STORE-RSP, got command field ${hex4(field ?? 0)}`);
     const respondedTo = command.us(0x0120);
     if (respondedTo !== waiter.messageId)
-      return this.protocolError(`C-STORE-RSP for message ${respondedTo ?? "?"}, expected ${waiter.messageId}`);
+      return this.protocolError(
+        `C-STORE-RSP for message ${respondedTo ?? "?"}, expected ${waiter.messageId}`,
+      );
     const status = command.us(0x0900);
     if (status === undefined) return this.protocolError("C-STORE-RSP without status");
     this.waiter = undefined;
     this.disarm();
-    waiter.resolve(outcomeForStatus(status, command.tags(0x0901), command.text(0x0902)));
+    const outcome = outcomeForStatus(status, command.tags(0x0901), command.text(0x0902));
+    if (outcome.reason) outcome.reason += ` (from ${this.destination})`;
+    waiter.resolve(outcome);
     this.pump();
   }
 
@@ -441,7 +453,10 @@ export class StoreAssociation {
     if (waiter?.kind === "release") waiter.resolve();
     for (const q of this.queue.splice(0)) {
       if (q.kind === "release") q.resolve();
-      else q.reject(new RetryableSendError(this.destination, "association released before the request was sent"));
+      else
+        q.reject(
+          new RetryableSendError(this.destination, "association released before the request was sent"),
+        );
     }
   }
 

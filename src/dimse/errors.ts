@@ -18,7 +18,10 @@ export class SendError extends Error {
     message: string,
     opts: { cause?: unknown; reject?: { result: number; source: number; reason: number } } = {},
   ) {
-    super(`C-STORE to ${destination}: ${message}`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(
+      `C-STORE to ${destination}: ${message}`,
+      opts.cause === undefined ? undefined : { cause: opts.cause },
+    );
     this.destination = destination;
     if (opts.reject) this.reject = opts.reject;
   }

@@ -22,4 +22,11 @@ export {
   type SendProgress,
   type SendReport,
 } from "./send.js";
-export { NOT_SENT, classifyStatus, describeStatus, outcomeForStatus, type OutcomeKind, type StoreOutcome } from "./status.js";
+export {
+  NOT_SENT,
+  classifyStatus,
+  describeStatus,
+  outcomeForStatus,
+  type OutcomeKind,
+  type StoreOutcome,
+} from "./status.js";

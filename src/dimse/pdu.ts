@@ -70,7 +70,10 @@ export function encodeAssociateRq(rq: AssociateRequest): Buffer {
   const items: Buffer[] = [fixed, item(0x10, ascii(APPLICATION_CONTEXT))];
   for (const pc of rq.contexts) {
     const head = Buffer.from([pc.id, 0, 0, 0]);
-    const subs = [item(0x30, ascii(pc.abstractSyntax)), ...pc.transferSyntaxes.map((ts) => item(0x40, ascii(ts)))];
+    const subs = [
+      item(0x30, ascii(pc.abstractSyntax)),
+      ...pc.transferSyntaxes.map((ts) => item(0x40, ascii(ts))),
+    ];
     items.push(item(0x20, Buffer.concat([head, ...subs])));
   }
   const maxLength = Buffer.alloc(4);

@@ -3,7 +3,7 @@
  * the file's own transfer syntax, over one association per batch (up to 128 distinct SOP class /
  * transfer syntax pairs per association, which is every realistic series or study).
  */
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { isPart10 } from "../dicom/header.js";
 import { log as defaultLog, type Logger } from "../log.js";
 import {
@@ -24,6 +24,8 @@ export interface Part10Meta {
   transferSyntaxUid: string;
   /** Offset of the first byte after the meta group: where the dataset starts. */
   datasetOffset: number;
+  /** Size of the whole file (set by readPart10Meta). */
+  fileSize?: number;
 }
 
 /** The file is not a Part-10 file we can send (no DICM prefix, broken or incomplete meta group). */
@@ -76,7 +78,9 @@ export function parsePart10Meta(bytes: Uint8Array): Part10Meta {
   const sopInstanceUid = values.get(0x0003);
   const transferSyntaxUid = values.get(0x0010);
   if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
-    throw new NotSendableError("meta group lacks MediaStorageSOPClassUID, MediaStorageSOPInstanceUID or TransferSyntaxUID");
+    throw new NotSendableError(
+      "meta group lacks MediaStorageSOPClassUID, MediaStorageSOPInstanceUID or TransferSyntaxUID",
+    );
   return { sopClassUid, sopInstanceUid, transferSyntaxUid, datasetOffset: at };
 }
 
@@ -99,11 +103,14 @@ export function readPart10ForStore(path: string): StoreRequest {
 }
 
 const HEAD_BYTES = 16 * 1024;
+const PREFETCH_LIMIT = 64 * 1024 * 1024;
 
 /** The meta group of a file, reading only its first 16 KiB unless the meta group is larger. */
 export function readPart10Meta(path: string): Part10Meta {
   const fd = openSync(path, "r");
+  let fileSize: number;
   try {
+    fileSize = fstatSync(fd).size;
     const head = Buffer.allocUnsafe(HEAD_BYTES);
     let filled = 0;
     for (;;) {
@@ -113,7 +120,7 @@ export function readPart10Meta(path: string): Part10Meta {
       if (filled === HEAD_BYTES) break;
     }
     try {
-      return parsePart10Meta(head.subarray(0, filled));
+      return { ...parsePart10Meta(head.subarray(0, filled)), fileSize };
     } catch (err) {
       if (!(err instanceof MetaBeyondBuffer)) throw err;
       if (filled < HEAD_BYTES) throw new NotSendableError("file ends inside the meta group");
@@ -122,7 +129,7 @@ export function readPart10Meta(path: string): Part10Meta {
     closeSync(fd);
   }
   try {
-    return parsePart10Meta(readFileSync(path));
+    return { ...parsePart10Meta(readFileSync(path)), fileSize };
   } catch (err) {
     if (err instanceof MetaBeyondBuffer) throw new NotSendableError("file ends inside the meta group");
     throw err;
@@ -147,6 +154,11 @@ export interface SendOptions {
   /** Called once per file, in the order files are decided. */
   onProgress?: (progress: SendProgress) => void;
   logger?: Logger;
+  /**
+   * The next file is read while the peer handles the current one when it is at most this big
+   * (default 64 MiB); bigger files are read only when it is their turn, so one is in memory at a time.
+   */
+  prefetchLimitBytes?: number;
 }
 
 export interface SendReport {
@@ -192,6 +204,7 @@ export async function sendFiles(
   opts: SendOptions = {},
 ): Promise<SendReport> {
   const started = performance.now();
+  const prefetchLimit = opts.prefetchLimitBytes ?? PREFETCH_LIMIT;
   const logger = (opts.logger ?? dest.logger ?? defaultLog).child({
     component: "dimse-send",
     destination: destinationLabel(dest),
@@ -229,6 +242,7 @@ export async function sendFiles(
 
   // Pass 1: meta groups, batches of at most MAX_CONTEXTS distinct contexts (input order kept).
   const batches: Array<{ indices: number[]; contexts: ContextRequest[] }> = [];
+  const sizes: number[] = new Array(paths.length).fill(0);
   let batch: (typeof batches)[number] | undefined;
   let keys = new Set<string>();
   paths.forEach((path, index) => {
@@ -239,6 +253,7 @@ export async function sendFiles(
       decide(index, { path, outcome: notSent(errorText(err)) });
       return;
     }
+    sizes[index] = meta.fileSize ?? 0;
     const key = `${meta.sopClassUid}|${meta.transferSyntaxUid}`;
     if (!batch || (!keys.has(key) && keys.size === MAX_CONTEXTS)) {
       batch = { indices: [], contexts: [] };
@@ -271,24 +286,29 @@ export async function sendFiles(
     }
     report.associations++;
     try {
-      let next: Loaded | undefined = load(indices[0]!);
+      let next: Loaded | undefined;
       for (let k = 0; k < indices.length; k++) {
         const index = indices[k]!;
-        const current: Loaded = next!;
-        // Start the store (its PDUs are written synchronously), then read the next file while the
-        // peer works on this one.
+        const current: Loaded = next ?? load(index);
+        next = undefined;
         if (!current.ok) {
-          next = k + 1 < indices.length ? load(indices[k + 1]!) : undefined;
           decide(index, { path: paths[index]!, outcome: notSent(current.reason) });
           continue;
         }
+        // Start the store (its PDUs are written synchronously), then read the next file while the
+        // peer works on this one (unless it is big: then only one file is held in memory at a time).
         const pending = association.store(current.request);
-        next = k + 1 < indices.length ? load(indices[k + 1]!) : undefined;
+        const following = indices[k + 1];
+        if (following !== undefined && sizes[following]! <= prefetchLimit) next = load(following);
         const outcome = await pending;
         if (outcome.status !== NOT_SENT) report.bytes += current.request.dataset.length;
         if (outcome.kind === "warning")
           logger.warn(
-            { status: outcome.status, reason: outcome.reason, sopInstanceUid: current.request.sopInstanceUid },
+            {
+              status: outcome.status,
+              reason: outcome.reason,
+              sopInstanceUid: current.request.sopInstanceUid,
+            },
             "C-STORE stored with a warning",
           );
         decide(index, { path: paths[index]!, sopInstanceUid: current.request.sopInstanceUid, outcome });

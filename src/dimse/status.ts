@@ -76,7 +76,11 @@ export function classifyStatus(status: number): Pick<StoreOutcome, "kind" | "ret
 }
 
 /** The outcome for a C-STORE-RSP status; `offending` are "(gggg,eeee)" tags from OffendingElement. */
-export function outcomeForStatus(status: number, offending: string[] = [], errorComment?: string): StoreOutcome {
+export function outcomeForStatus(
+  status: number,
+  offending: string[] = [],
+  errorComment?: string,
+): StoreOutcome {
   const { kind, retryable } = classifyStatus(status);
   const outcome: StoreOutcome = { status, kind, retryable };
   if (kind !== "success") {

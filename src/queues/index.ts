@@ -12,6 +12,12 @@ export const QUEUES = {
   arrival: "arrival",
   /** A study has (re)arrived; downstream stages (routing, REDCap, exports) start here. */
   studyArrived: "study-arrived",
+  /** Parent of one transfer run: records the result once every series was handled. */
+  transfer: "transfer",
+  /** Child: pseudonymize one series into the outbox (CPU work in worker threads). */
+  deidentify: "deidentify",
+  /** Child: send one pseudonymized series to the research PACS over one association. */
+  send: "send",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -42,10 +48,27 @@ export interface StudyArrivedJob {
   fileCount: number;
 }
 
+/** One run of a transfer request. Identifiers only: the participant is already a pseudonym. */
+export interface TransferJob {
+  requestId: string;
+  run: number;
+  studyInstanceUid: string;
+  project: string;
+  participant: string;
+  event?: string;
+}
+
+export interface SeriesTransferJob extends TransferJob {
+  seriesInstanceUid: string;
+}
+
 export interface JobPayloads {
   ingest: IngestJob;
   arrival: ArrivalJob;
   "study-arrived": StudyArrivedJob;
+  transfer: TransferJob;
+  deidentify: SeriesTransferJob;
+  send: SeriesTransferJob;
 }
 
 const retainBounded = {
@@ -57,6 +80,10 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   ingest: { attempts: 5, backoff: { type: "exponential", delay: 500, jitter: 0.5 }, ...retainBounded },
   arrival: { attempts: 5, backoff: { type: "exponential", delay: 1000, jitter: 0.5 }, ...retainBounded },
   "study-arrived": { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  transfer: { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  deidentify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  // Attempts and backoff of sends come from configuration (transfer.attempts, transfer.backoffMs).
+  send: { attempts: 12, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
 };
 
 export type TypedQueue<N extends QueueName> = Queue<JobPayloads[N], unknown, string>;

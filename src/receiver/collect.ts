@@ -22,7 +22,11 @@ class BufferPool {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = (this.free[i] as Buffer).length;
-      if (len >= min && len <= 4 * Math.max(min, 256 * 1024) && (best < 0 || len < (this.free[best] as Buffer).length)) {
+      if (
+        len >= min &&
+        len <= 4 * Math.max(min, 256 * 1024) &&
+        (best < 0 || len < (this.free[best] as Buffer).length)
+      ) {
         best = i;
       }
     }

@@ -61,12 +61,14 @@ export class PduStream {
           const type = this.header[0] as number;
           const length = this.header.readUInt32BE(2);
           if (type === P_DATA_TF) {
-            if (length > this.maxPduLength) throw new PduStreamError(`P-DATA-TF of ${length} bytes exceeds the limit`);
+            if (length > this.maxPduLength)
+              throw new PduStreamError(`P-DATA-TF of ${length} bytes exceeds the limit`);
             if (length < 6) throw new PduStreamError("P-DATA-TF without a PDV item");
             this.pduRemaining = length;
             this.state = "pdvHeader";
           } else if (OTHER_TYPES.has(type)) {
-            if (length > this.maxOtherPduLength) throw new PduStreamError(`PDU of ${length} bytes exceeds the limit`);
+            if (length > this.maxOtherPduLength)
+              throw new PduStreamError(`PDU of ${length} bytes exceeds the limit`);
             this.other = { parts: [Buffer.from(this.header)], remaining: length, total: 6 + length };
             this.state = "otherPdu";
             if (length === 0) this.finishOther();
@@ -86,7 +88,12 @@ export class PduStream {
           this.pduRemaining -= 4 + itemLength;
           this.pdvRemaining = itemLength - 2;
           const control = this.header[5] as number;
-          this.sink.pdvBegin(this.header[4] as number, (control & 1) !== 0, (control & 2) !== 0, this.pdvRemaining);
+          this.sink.pdvBegin(
+            this.header[4] as number,
+            (control & 1) !== 0,
+            (control & 2) !== 0,
+            this.pdvRemaining,
+          );
           if (this.pdvRemaining === 0) this.endPdv();
           else this.state = "pdvValue";
           break;

@@ -43,6 +43,9 @@ export function chooseTransferSyntax(proposed: readonly string[]): string | unde
 
 /** Modality for the archive file name: [A-Z0-9] only, at most 16 characters, "UN" when missing. */
 export function fileModality(modality: string | undefined): string {
-  const cleaned = (modality ?? "").toUpperCase().replace(/[^A-Z0-9]/g, "").slice(0, 16);
+  const cleaned = (modality ?? "")
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, "")
+    .slice(0, 16);
   return cleaned === "" ? "UN" : cleaned;
 }

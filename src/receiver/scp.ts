@@ -28,7 +28,8 @@ import { chooseTransferSyntax, isAcceptedAbstractSyntax } from "./policy.js";
 import { STORE_STATUS, type InstanceStore, type StoreRequestInfo } from "./store.js";
 
 const { Scp, constants } = dimse;
-const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = constants;
+const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } =
+  constants;
 type Association = dimse.association.Association;
 type PresentationContext = dimse.association.PresentationContext;
 type CStoreRequest = dimse.requests.CStoreRequest;
@@ -233,7 +234,10 @@ export class FionaScp extends Scp {
 
   override abort(source: number, reason: number): void {
     this.ended ??= "aborted";
-    this.ctx.log.warn({ event: "association-aborted", ...this.who(), source, reason }, "association aborted by peer");
+    this.ctx.log.warn(
+      { event: "association-aborted", ...this.who(), source, reason },
+      "association aborted by peer",
+    );
     this.socket.destroy();
   }
 
@@ -259,7 +263,10 @@ export class FionaScp extends Scp {
   private takeOverSocketReads(socket: Socket): void {
     const listeners = socket.listeners("data");
     if (listeners.length !== 1) {
-      this.ctx.log.warn({ event: "dimse-internals-changed" }, "unexpected socket listeners; library reader kept");
+      this.ctx.log.warn(
+        { event: "dimse-internals-changed" },
+        "unexpected socket listeners; library reader kept",
+      );
       return;
     }
     socket.removeListener("data", listeners[0] as (...args: unknown[]) => void);
@@ -269,7 +276,10 @@ export class FionaScp extends Scp {
     };
     const base = Scp.prototype as unknown as { _processPdu: (pdu: Buffer) => Promise<void> };
     if (typeof base._processPdu !== "function") {
-      this.ctx.log.warn({ event: "dimse-internals-changed" }, "dcmjs-dimse has no _processPdu; library reader kept");
+      this.ctx.log.warn(
+        { event: "dimse-internals-changed" },
+        "dcmjs-dimse has no _processPdu; library reader kept",
+      );
       socket.on("data", listeners[0] as (...args: unknown[]) => void);
       return;
     }
@@ -362,7 +372,13 @@ export class FionaScp extends Scp {
     }
     if (cmd.commandField === C_CANCEL_RQ || (cmd.commandField & 0x8000) !== 0) return; // nothing to answer
     // Any other request on a storage or verification context: answer, then expect and drop its dataset.
-    this.respond(pcId, cmd.commandField | 0x8000, cmd, STATUS_UNRECOGNIZED_OPERATION, "unsupported operation");
+    this.respond(
+      pcId,
+      cmd.commandField | 0x8000,
+      cmd,
+      STATUS_UNRECOGNIZED_OPERATION,
+      "unsupported operation",
+    );
     if (cmd.hasDataset) {
       this.current = { pcId, cmd, collector: this.newCollector(this.requestInfo(cmd, context)), drop: true };
     }
@@ -430,7 +446,12 @@ export class FionaScp extends Scp {
   }
 
   /** Persist, enqueue, then answer; the response goes out only when both are done. */
-  private runStore(pcId: number, cmd: CommandInfo, context: AcceptedContext, collector: DatasetCollector): void {
+  private runStore(
+    pcId: number,
+    cmd: CommandInfo,
+    context: AcceptedContext,
+    collector: DatasetCollector,
+  ): void {
     this.bytes += collector.length;
     const work = this.ctx.store
       .store(collector, this.requestInfo(cmd, context))
@@ -444,14 +465,23 @@ export class FionaScp extends Scp {
       .catch((err: unknown) => {
         this.failed++;
         this.ctx.onStoreOutcome(false);
-        this.ctx.log.error({ event: "store-crashed", ...this.who(), err: String(err) }, "store failed unexpectedly");
+        this.ctx.log.error(
+          { event: "store-crashed", ...this.who(), err: String(err) },
+          "store failed unexpectedly",
+        );
         this.respond(pcId, COMMAND_FIELD.CStoreRsp, cmd, STORE_STATUS.OutOfResources, "internal error");
       })
       .finally(() => this.inflight.delete(work));
     this.inflight.add(work);
   }
 
-  private respond(pcId: number, commandField: number, cmd: CommandInfo, status: number, comment?: string): void {
+  private respond(
+    pcId: number,
+    commandField: number,
+    cmd: CommandInfo,
+    status: number,
+    comment?: string,
+  ): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(
       encodeResponsePdu({

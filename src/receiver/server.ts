@@ -17,7 +17,8 @@ import { FionaScp, type ScpContext } from "./scp.js";
 import { InstanceStore } from "./store.js";
 
 export interface ReceiverDeps {
-  logger?: Logger;
+  /** Parent logger (default: the process logger from src/log.ts); events carry component "receiver". */
+  log?: Logger;
   /** Producer connection (fail-fast); created from cfg.redis.url when absent. Not closed by close() if given. */
   redis?: Redis;
   /** Ingest queue; created on `redis` with cfg.redis.prefix when absent. Not closed by close() if given. */
@@ -52,6 +53,8 @@ export interface ReceiverHandle {
   /** The bound port (useful with port 0). */
   readonly port: number;
   readonly host: string;
+  /** True while the DICOM port is open (false after close()). */
+  listening(): boolean;
   /** Associations accepted and not yet ended (the heartbeat skips while this is > 0). */
   activeAssociations(): number;
   stats(): ReceiverStats;
@@ -87,7 +90,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): Promise<ReceiverHandle> {
-  const log = (deps.logger ?? defaultLog).child({ component: "receiver" });
+  const log = (deps.log ?? defaultLog).child({ component: "receiver" });
   routeDimseLogging(log);
   dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
   dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
@@ -119,7 +122,11 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       if (r !== undefined && r.status !== "ready") throw new Error(`Redis connection is ${r.status}`);
       await withTimeout(q.add(QUEUES.ingest, job), enqueueTimeoutMs, "enqueue");
     };
-    const ready = await withTimeout(q.waitUntilReady(), Math.min(enqueueTimeoutMs, 3000), "Redis connect").then(
+    const ready = await withTimeout(
+      q.waitUntilReady(),
+      Math.min(enqueueTimeoutMs, 3000),
+      "Redis connect",
+    ).then(
       () => true,
       () => false,
     );
@@ -169,26 +176,31 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     connectTimeout: deps.timeouts?.idleMs ?? 180_000,
   };
 
-  const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => {
-    socket.setNoDelay(true);
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    let scp: FionaScp;
-    try {
-      scp = new FionaScp(socket, ctx, scpOptions);
-    } catch (err) {
-      log.error({ event: "association-setup-failed", err: String(err) }, "cannot serve connection");
-      socket.destroy();
-      return;
-    }
-    live.add(scp);
-    socket.once("close", () => live.delete(scp));
-  });
+  const server = net.createServer(
+    { noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 },
+    (socket) => {
+      socket.setNoDelay(true);
+      if (closing) {
+        socket.destroy();
+        return;
+      }
+      let scp: FionaScp;
+      try {
+        scp = new FionaScp(socket, ctx, scpOptions);
+      } catch (err) {
+        log.error({ event: "association-setup-failed", err: String(err) }, "cannot serve connection");
+        socket.destroy();
+        return;
+      }
+      live.add(scp);
+      socket.once("close", () => live.delete(scp));
+    },
+  );
   // Unnegotiated TCP connections beyond this are dropped by the kernel-facing side of Node.
   server.maxConnections = maxAssociations * 2 + 16;
-  server.on("error", (err) => log.error({ event: "receiver-server-error", err: err.message }, "DICOM server error"));
+  server.on("error", (err) =>
+    log.error({ event: "receiver-server-error", err: err.message }, "DICOM server error"),
+  );
 
   const host = deps.host ?? cfg.dicomHost;
   await new Promise<void>((resolve, reject) => {
@@ -212,14 +224,17 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const remaining = [...live];
     if (active.size > 0) {
-      log.warn({ event: "receiver-close-abort", associations: active.size }, "aborting associations on close");
+      log.warn(
+        { event: "receiver-close-abort", associations: active.size },
+        "aborting associations on close",
+      );
     }
     await Promise.race([
       Promise.allSettled(remaining.map((s) => s.settle())),
       new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 1000)),
     ]);
     for (const s of remaining) s.socket.destroy();
-    if (ownedQueue !== undefined) await ownedQueue.close().catch(() => {});
+    if (ownedQueue !== undefined) await withTimeout(ownedQueue.close(), 2000, "queue close").catch(() => {});
     if (ownedRedis !== undefined) ownedRedis.disconnect();
     log.info({ event: "receiver-closed", ...stats() }, "DICOM receiver closed");
   };
@@ -237,6 +252,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   return {
     port,
     host,
+    listening: () => server.listening && !closing,
     activeAssociations: () => active.size,
     stats,
     close: () => (closed ??= close()),

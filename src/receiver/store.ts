@@ -145,11 +145,13 @@ export class InstanceStore {
       let parsed;
       if (spill !== undefined) {
         collector.closeSpill(this.opts.fsync);
-        if (spill.headerLength === 0) throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
+        if (spill.headerLength === 0)
+          throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
         parsed = identifyDataset(spill.head, spill.headerLength, req.transferSyntaxUid, true);
       } else {
         const header = this.header(req);
-        if (header === undefined) throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
+        if (header === undefined)
+          throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
         file = collector.part10(header);
         parsed = identifyDataset(file, header.length, req.transferSyntaxUid);
       }
@@ -157,7 +159,8 @@ export class InstanceStore {
       identity = parsed.identity;
       checkIdentity(identity, req);
     } catch (err) {
-      const bad = err instanceof BadInstance ? err : new BadInstance(STORE_STATUS.CannotUnderstand, String(err));
+      const bad =
+        err instanceof BadInstance ? err : new BadInstance(STORE_STATUS.CannotUnderstand, String(err));
       this.quarantine(collector, file, req, bad, receivedAt);
       return this.fail(req, bad.status, bad.message);
     }
@@ -228,7 +231,10 @@ export class InstanceStore {
       try {
         fn();
       } catch (err) {
-        this.opts.log.error({ event: "store-undo-failed", what, err: (err as Error).message }, "cannot undo store");
+        this.opts.log.error(
+          { event: "store-undo-failed", what, err: (err as Error).message },
+          "cannot undo store",
+        );
       }
     };
     if (tmp !== undefined) attempt("remove-temp", () => fs.rmSync(tmp, { force: true }));
@@ -308,7 +314,12 @@ export class InstanceStore {
     }
   }
 
-  private fail(req: StoreRequestInfo, status: number, reason: string, identity?: InstanceIdentity): StoreOutcome {
+  private fail(
+    req: StoreRequestInfo,
+    status: number,
+    reason: string,
+    identity?: InstanceIdentity,
+  ): StoreOutcome {
     this.opts.log.warn(
       {
         event: "store-failed",
@@ -339,7 +350,8 @@ function checkIdentity(id: InstanceIdentity, req: StoreRequestInfo): void {
     throw new BadInstance(DataSetDoesNotMatchSopClass, "SOPClassUID differs from the command");
   }
   if (id.studyInstanceUid === undefined) throw new BadInstance(CannotUnderstand, "StudyInstanceUID missing");
-  if (!isPathSafeUid(id.studyInstanceUid)) throw new BadInstance(CannotUnderstand, "StudyInstanceUID invalid");
+  if (!isPathSafeUid(id.studyInstanceUid))
+    throw new BadInstance(CannotUnderstand, "StudyInstanceUID invalid");
   if (id.seriesInstanceUid !== undefined && !isPathSafeUid(id.seriesInstanceUid)) {
     throw new BadInstance(CannotUnderstand, "SeriesInstanceUID invalid");
   }

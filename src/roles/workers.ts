@@ -1,4 +1,4 @@
-import { Worker, type Processor } from "bullmq";
+import { FlowProducer, Worker, type Processor } from "bullmq";
 import { fileURLToPath } from "node:url";
 import { watchRules, type CompiledRules } from "../classify/index.js";
 import type { FionaConfig } from "../config/schema.js";
@@ -6,10 +6,16 @@ import type { Logger } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { SeriesWriter } from "../ingest/series-writer.js";
 import { arrivalProcessor } from "../processors/arrival.js";
+import { deidentifyProcessor } from "../processors/deidentify.js";
 import { ingestProcessor, studyActivity } from "../processors/ingest.js";
+import { sendProcessor } from "../processors/send.js";
+import { studyArrivedProcessor } from "../processors/study-arrived.js";
+import { transferProcessor } from "../processors/transfer.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { StudyRegistry } from "../registry/studies.js";
+import { TransferRegistry } from "../registry/transfers.js";
+import { DeidPool } from "../transfer/deid-pool.js";
 
 export const DEFAULT_RULES_FILE = fileURLToPath(new URL("../../rules/classifyRules.json", import.meta.url));
 
@@ -25,8 +31,15 @@ export interface WorkersHandle {
   close(): Promise<void>;
 }
 
-/** Queues that have a processor in this release; the others are consumed by later stages. */
-export const PROCESSED_QUEUES: QueueName[] = [QUEUES.ingest, QUEUES.arrival];
+/** Queues that have a processor in this release. */
+export const PROCESSED_QUEUES: QueueName[] = [
+  QUEUES.ingest,
+  QUEUES.arrival,
+  QUEUES.studyArrived,
+  QUEUES.transfer,
+  QUEUES.deidentify,
+  QUEUES.send,
+];
 
 export async function startWorkers(
   cfg: FionaConfig,
@@ -51,6 +64,11 @@ export async function startWorkers(
   const quietMs = cfg.arrival.quietSeconds * 1000;
   const seriesWriter = new SeriesWriter(paths, connection, prefix, (): CompiledRules => rules.current());
 
+  const transfers = new TransferRegistry(connection, prefix);
+  const flow = new FlowProducer({ connection, prefix });
+  const pool = only.includes(QUEUES.deidentify) ? new DeidPool(log, cfg.transfer.deidThreads) : undefined;
+  const transferDeps = { cfg, paths, flow, transfers, log };
+
   const processors: Partial<Record<QueueName, { fn: Processor; concurrency: number }>> = {
     ingest: {
       fn: ingestProcessor({ paths, seriesWriter, studyActivity: studyActivity(registry, arrivalQueue, quietMs), log }),
@@ -60,6 +78,10 @@ export async function startWorkers(
       fn: arrivalProcessor({ paths, registry, arrivalQueue, studyArrivedQueue, quietMs, log }),
       concurrency: 4,
     },
+    "study-arrived": { fn: studyArrivedProcessor(transferDeps), concurrency: 4 },
+    transfer: { fn: transferProcessor({ transfers, log }), concurrency: 4 },
+    ...(pool ? { deidentify: { fn: deidentifyProcessor({ cfg, paths, pool }), concurrency: 2 } } : {}),
+    send: { fn: sendProcessor({ cfg, redis: connection, prefix, transfers, log }), concurrency: 4 },
   };
 
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
@@ -84,7 +106,7 @@ export async function startWorkers(
     async close() {
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));
-      await Promise.all([arrivalQueue.close(), studyArrivedQueue.close()]);
+      await Promise.all([arrivalQueue.close(), studyArrivedQueue.close(), flow.close(), pool?.close()]);
       rules.close();
       await connection.quit().catch(() => connection.disconnect());
     },

@@ -18,7 +18,10 @@
  * instead of pixel data.
  *
  * UIDs are `2.25.<39 digits>` derived from the seed, so the same options give the same UIDs (and, with
- * the default pattern fill, the same bytes). Speed: each series is encoded once with dcmjs; instances
+ * the default pattern fill, the same bytes). Per-instance values are fixed-width so they can be patched
+ * in place: InstanceNumber is zero-padded to 6 digits ("000042", at most 999999 instances per series)
+ * and the z of ImagePositionPatient/SliceLocation is "-0060.00"-style; no value carries padding
+ * spaces beyond DICOM's even-length rule, so dcmtk sends the values unchanged. Speed: each series is encoded once with dcmjs; instances
  * are produced by patching fixed-width fields (SOP Instance UID, InstanceNumber, position, pixel stamp)
  * in that template and written with one synchronous write each, so 2000 files of 128 KB take well
  * under a second on a warm disk.
@@ -168,7 +171,9 @@ export interface GeneratedStudy {
  * the top bit set (always 39 digits, so UIDs are 44 characters) and UUID version 8 / variant bits.
  */
 export function deterministicUid(seed: string | number, ...parts: Array<string | number>): string {
-  const hash = createHash("sha256").update([String(seed), ...parts.map(String)].join("\u0000")).digest();
+  const hash = createHash("sha256")
+    .update([String(seed), ...parts.map(String)].join("\u0000"))
+    .digest();
   const b = hash.subarray(0, 16);
   b[0] = (b[0] ?? 0) | 0x80;
   b[6] = ((b[6] ?? 0) & 0x0f) | 0x80;
@@ -178,7 +183,7 @@ export function deterministicUid(seed: string | number, ...parts: Array<string |
 
 const UID_PLACEHOLDER = "@".repeat(44);
 const INUM_PLACEHOLDER = "@INUM@";
-const POS_PLACEHOLDER = "@POS@@@@@@";
+const POS_PLACEHOLDER = "@POS@@@@";
 const GENERATOR_IMPLEMENTATION_UID = "2.25.281582906474129837624718453912076436523";
 
 const ORIENTATION: Record<Orientation, string[]> = {
@@ -189,9 +194,21 @@ const ORIENTATION: Record<Orientation, string[]> = {
 
 const DEFAULT_SERIES: Record<GeneratedModality, SeriesSpec[]> = {
   MR: [
-    { description: "t1_mprage_sag", orientation: "sagittal", imageType: ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"] },
-    { description: "ep2d_bold_rest", orientation: "axial", imageType: ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"] },
-    { description: "ep2d_diff_mddw", orientation: "axial", imageType: ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"] },
+    {
+      description: "t1_mprage_sag",
+      orientation: "sagittal",
+      imageType: ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"],
+    },
+    {
+      description: "ep2d_bold_rest",
+      orientation: "axial",
+      imageType: ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"],
+    },
+    {
+      description: "ep2d_diff_mddw",
+      orientation: "axial",
+      imageType: ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"],
+    },
     { description: "t2_spc_sag", orientation: "sagittal", imageType: ["ORIGINAL", "PRIMARY", "M", "ND"] },
     { description: "localizer", orientation: "coronal", imageType: ["ORIGINAL", "PRIMARY", "M", "ND"] },
   ],
@@ -405,8 +422,16 @@ function buildSeriesDataset(
       }),
       "00101002": el(
         "SQ",
-        { "00100020": el("LO", phi.otherPatientId), "00100021": el("LO", "PHIMARK_ISSUER_A"), "00100022": el("CS", "TEXT") },
-        { "00100020": el("LO", `${phi.otherPatientId}_2`), "00100021": el("LO", "PHIMARK_ISSUER_B"), "00100022": el("CS", "TEXT") },
+        {
+          "00100020": el("LO", phi.otherPatientId),
+          "00100021": el("LO", "PHIMARK_ISSUER_A"),
+          "00100022": el("CS", "TEXT"),
+        },
+        {
+          "00100020": el("LO", `${phi.otherPatientId}_2`),
+          "00100021": el("LO", "PHIMARK_ISSUER_B"),
+          "00100022": el("CS", "TEXT"),
+        },
       ),
       "00400275": el("SQ", {
         "00080050": el("SH", phi.accessionNumber),
@@ -446,7 +471,10 @@ function buildSeriesDataset(
         { "00090010": el("LO", PRIVATE_CREATORS.main), "00091001": el("LO", "item 2 private") },
       ),
       "00290010": el("LO", PRIVATE_CREATORS.csa),
-      "00291010": el("OB", new Uint8Array(Buffer.from("SV10\u0004\u0003\u0002\u0001CSA-ish payload.", "latin1")).buffer),
+      "00291010": el(
+        "OB",
+        new Uint8Array(Buffer.from("SV10\u0004\u0003\u0002\u0001CSA-ish payload.", "latin1")).buffer,
+      ),
     });
   }
   for (const [tag, value] of Object.entries(o.spec.extra ?? {})) ds[tag.toUpperCase()] = value;
@@ -514,12 +542,14 @@ export function generateStudy(options: GenerateOptions): GeneratedStudy {
       "00020013": el("SH", "FIONA_TESTGEN"),
     });
     dict.dict = dataset;
-    const template = Buffer.from(dict.write({ fragmentMultiframe: false }));
+    // allowInvalidVRLength: overridden UIDs may be invalid on purpose (tests of the receiver's checks).
+    const template = Buffer.from(dict.write({ fragmentMultiframe: false, allowInvalidVRLength: true }));
 
     const uidAt = findAll(template, UID_PLACEHOLDER);
     const inumAt = findAll(template, INUM_PLACEHOLDER);
     const posAt = findAll(template, POS_PLACEHOLDER);
-    if (uidAt.length !== 2 || inumAt.length !== 1) throw new Error("generator: template placeholders not found");
+    if (uidAt.length !== 2 || inumAt.length !== 1)
+      throw new Error("generator: template placeholders not found");
     const pixelAt = template.length - pixelBytes;
     const pixelLength = bigEndian ? template.readUInt32BE(pixelAt - 4) : template.readUInt32LE(pixelAt - 4);
     if (pixelBytes > 0 && pixelLength !== pixelBytes) {
@@ -541,8 +571,13 @@ export function generateStudy(options: GenerateOptions): GeneratedStudy {
     for (let i = 0; i < count; i++) {
       const sopUid = deterministicUid(seed, seriesUid, "sop", i);
       for (const at of uidAt) template.write(sopUid, at, "latin1");
-      template.write(String(i + 1).padEnd(INUM_PLACEHOLDER.length, " "), inumAt[0] ?? 0, "latin1");
-      const z = (i * 1.5 - 60).toFixed(2).padEnd(POS_PLACEHOLDER.length, " ");
+      // Fixed-width values without padding spaces (dcmtk drops trailing spaces when it re-encodes):
+      // InstanceNumber "000001", position "-0060.00".
+      template.write(String(i + 1).padStart(INUM_PLACEHOLDER.length, "0"), inumAt[0] ?? 0, "latin1");
+      const zValue = i * 1.5 - 60;
+      const z = `${zValue < 0 ? "-" : "+"}${Math.abs(zValue)
+        .toFixed(2)
+        .padStart(POS_PLACEHOLDER.length - 1, "0")}`;
       for (const at of posAt) template.write(z, at, "latin1");
       if (pixelBytes >= 8) {
         if (fill === "random") fillRandom(pixels, `${seed}/${sopUid}`);

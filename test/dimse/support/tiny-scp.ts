@@ -33,7 +33,11 @@ export type AssociateDecision =
 export type StoreDecision = number | "abort" | "silent" | "close";
 
 export interface TinyScpOptions {
-  onAssociate?: (info: { calledAe: string; callingAe: string; contexts: ProposedContextSeen[] }) => AssociateDecision;
+  onAssociate?: (info: {
+    calledAe: string;
+    callingAe: string;
+    contexts: ProposedContextSeen[];
+  }) => AssociateDecision;
   /** Status for each message (default 0x0000). */
   onStore?: (message: ReceivedMessage, index: number) => StoreDecision;
   /** Max PDU length we advertise (default 16384). */
@@ -80,7 +84,7 @@ function text(b: Buffer): string {
 
 function items(b: Buffer, from: number, to: number): Array<[number, Buffer]> {
   const out: Array<[number, Buffer]> = [];
-  for (let at = from; at + 4 <= to; ) {
+  for (let at = from; at + 4 <= to;) {
     const length = b.readUInt16BE(at + 2);
     out.push([b[at]!, b.subarray(at + 4, at + 4 + length)]);
     at += 4 + length;
@@ -208,13 +212,19 @@ export async function startTinyScp(opts: TinyScpOptions = {}): Promise<TinyScp> 
         max.writeUInt32BE(maxPdu, 0);
         const user = item(
           0x50,
-          Buffer.concat([item(0x51, max), item(0x52, Buffer.from("1.2.826.0.1.3680043.10.1")), item(0x55, Buffer.from("TINYSCP"))]),
+          Buffer.concat([
+            item(0x51, max),
+            item(0x52, Buffer.from("1.2.826.0.1.3680043.10.1")),
+            item(0x55, Buffer.from("TINYSCP")),
+          ]),
         );
         const fixed = Buffer.from(p.subarray(6, 74));
-        socket.write(pdu(0x02, Buffer.concat([fixed, item(0x10, Buffer.from("1.2.840.10008.3.1.1.1")), ...pcs, user])));
+        socket.write(
+          pdu(0x02, Buffer.concat([fixed, item(0x10, Buffer.from("1.2.840.10008.3.1.1.1")), ...pcs, user])),
+        );
       } else if (type === 0x04) {
         scp.pDataLengths.push(p.length - 6);
-        for (let at = 6; at + 6 <= p.length; ) {
+        for (let at = 6; at + 6 <= p.length;) {
           const length = p.readUInt32BE(at);
           const contextId = p[at + 4]!;
           const control = p[at + 5]!;
@@ -226,7 +236,7 @@ export async function startTinyScp(opts: TinyScpOptions = {}): Promise<TinyScp> 
               const set = Buffer.concat(command);
               command = [];
               const elements = new Map<number, Buffer>();
-              for (let i = 0; i + 8 <= set.length; ) {
+              for (let i = 0; i + 8 <= set.length;) {
                 const element = set.readUInt16LE(i + 2);
                 const len = set.readUInt32LE(i + 4);
                 elements.set(element, set.subarray(i + 8, i + 8 + len));
@@ -251,7 +261,8 @@ export async function startTinyScp(opts: TinyScpOptions = {}): Promise<TinyScp> 
               const msg: ReceivedMessage = { ...current, dataset: Buffer.concat(dataset) };
               dataset = [];
               current = undefined;
-              if (!acceptedTs.has(msg.contextId)) scp.errors.push(`message on context ${msg.contextId}, not accepted`);
+              if (!acceptedTs.has(msg.contextId))
+                scp.errors.push(`message on context ${msg.contextId}, not accepted`);
               scp.messages.push(msg);
               const decision = opts.onStore?.(msg, scp.messages.length - 1) ?? 0;
               if (decision === "silent") continue;

@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { freePort } from "../../support/env.js";
+import { freePort } from "./env.js";
 
 export const ORTHANC = "/usr/sbin/Orthanc";
 
@@ -26,7 +26,12 @@ export function isListening(port: number): boolean {
   return false;
 }
 
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string, child: ChildProcess, timeoutMs = 10_000) {
+async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  child: ChildProcess,
+  timeoutMs = 10_000,
+) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
@@ -35,10 +40,10 @@ async function waitUntil(check: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
+  child.kill(signal);
   const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
   await exited;
   clearTimeout(timer);
@@ -58,11 +63,17 @@ export interface Storescp {
 /**
  * storescp -v +B (bit-preserving: the dataset is written exactly as received) -aet RESEARCH.
  * `args` add options, e.g. ["+xa"] (all transfer syntaxes), ["+xi"] or ["-xf", cfg, profile].
+ * `verbose: false` drops -v (then `associations()` counts nothing), `bitPreserving: false` drops +B.
  */
-export async function startStorescp(dir: string, args: string[] = ["+xa"]): Promise<Storescp> {
+export async function startStorescp(
+  dir: string,
+  args: string[] = ["+xa"],
+  opts: { verbose?: boolean; bitPreserving?: boolean; port?: number } = {},
+): Promise<Storescp> {
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const child = spawn("storescp", ["-v", "+B", "-od", dir, "-aet", "RESEARCH", ...args, String(port)], {
+  const port = opts.port ?? (await freePort());
+  const base = [...(opts.verbose === false ? [] : ["-v"]), ...(opts.bitPreserving === false ? [] : ["+B"])];
+  const child = spawn("storescp", [...base, "-od", dir, "-aet", "RESEARCH", ...args, String(port)], {
     env: { ...process.env, TCP_NODELAY: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -112,10 +123,16 @@ export async function startOrthanc(dir: string): Promise<Orthanc> {
   });
   const url = `http://127.0.0.1:${httpPort}`;
   await waitUntil(
-    async () => isListening(dicomPort) && (await fetch(`${url}/system`).then((r) => r.ok, () => false)),
+    async () =>
+      isListening(dicomPort) &&
+      (await fetch(`${url}/system`).then(
+        (r) => r.ok,
+        () => false,
+      )),
     "Orthanc",
     child,
     20_000,
   );
-  return { dicomPort, httpPort, url, stop: () => stopChild(child) };
+  // Orthanc takes ~3 s to stop on SIGTERM/SIGINT; its storage is thrown away, so kill it.
+  return { dicomPort, httpPort, url, stop: () => stopChild(child, "SIGKILL") };
 }

@@ -1,0 +1,86 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { FlowProducer } from "bullmq";
+import { deidSettings, type FionaConfig } from "../config/schema.js";
+import { SitePaths } from "../paths.js";
+import { connectProducer } from "../queues/connection.js";
+import { TransferRegistry } from "../registry/transfers.js";
+import { deidentifyFiles } from "../transfer/deid-files.js";
+import { validateRequest } from "../transfer/request.js";
+import { startTransfer } from "../transfer/start.js";
+
+export interface AssignOptions {
+  project: string;
+  participant: string;
+  event?: string;
+  by?: string;
+}
+
+/** `fiona assign`: request the transfer of an arrived study to a project. */
+export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOptions): Promise<void> {
+  const redis = await connectProducer(cfg.redis.url);
+  const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
+  try {
+    const started = await startTransfer(
+      { cfg, paths: new SitePaths(cfg.dataDir), flow, transfers: new TransferRegistry(redis, cfg.redis.prefix) },
+      {
+        studyInstanceUid: studyUid,
+        project: o.project,
+        participant: o.participant,
+        ...(o.event !== undefined ? { event: o.event } : {}),
+        requestedBy: o.by ?? process.env.USER ?? "cli",
+      },
+    );
+    console.log(`transfer ${started.requestId} run ${started.run}: ${started.series} series queued`);
+  } finally {
+    await flow.close();
+    redis.disconnect();
+  }
+}
+
+/** `fiona transfers`: transfer requests with the result of their latest run. */
+export async function printTransfers(cfg: FionaConfig, json: boolean): Promise<void> {
+  const redis = await connectProducer(cfg.redis.url);
+  try {
+    const list = await new TransferRegistry(redis, cfg.redis.prefix).list();
+    if (json) return void console.log(JSON.stringify(list, null, 2));
+    if (!list.length) return void console.log("no transfers");
+    for (const t of list) {
+      console.log(
+        `${t.requestId} ${t.status.padEnd(7)} ${t.project}/${t.participant}${t.event ? `/${t.event}` : ""} ` +
+          `study ${t.studyInstanceUid} -> ${t.pseudoStudyInstanceUid ?? "?"} sent=${t.filesSent} failed=${t.filesFailed} ` +
+          `dropped=${t.filesDropped} runs=${t.runs}${t.durationMs !== undefined ? ` ${t.durationMs} ms` : ""}` +
+          (t.error ? `\n    error: ${t.error}` : ""),
+      );
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? dir, e.name)).sort();
+}
+
+/** `fiona deid`: pseudonymize a file or a folder offline, with a project's settings. */
+export async function deidOffline(cfg: FionaConfig, input: string, output: string, o: AssignOptions): Promise<void> {
+  const project = validateRequest(
+    { studyInstanceUid: "1.2", project: o.project, participant: o.participant, event: o.event, requestedBy: "cli" },
+    cfg.projects,
+  );
+  if (!cfg.secret) throw new Error("no site secret configured (secret in the config file, or FIONA_SECRET)");
+  const stat = await fs.stat(input);
+  const files = stat.isDirectory() ? await listFiles(input) : [input];
+  const r = deidentifyFiles({
+    files,
+    outDir: output,
+    ctx: { project: deidSettings(project), participant: o.participant, ...(o.event !== undefined ? { event: o.event } : {}), secret: cfg.secret },
+  });
+  console.log(
+    `${r.written} of ${files.length} files written to ${output}` +
+      (Object.keys(r.dropped).length ? `; dropped ${JSON.stringify(r.dropped)}` : "") +
+      (r.refused.length ? `; refused ${r.refused.length} (${r.refused[0]!.file}: ${r.refused[0]!.reason})` : ""),
+  );
+  if (r.refused.length) process.exitCode = 1;
+}

@@ -1,0 +1,41 @@
+import type { Job } from "bullmq";
+import type { Logger } from "../log.js";
+import type { TransferJob } from "../queues/index.js";
+import type { RunResult, TransferRegistry } from "../registry/transfers.js";
+import type { SendResult } from "./send.js";
+
+export interface TransferDepsP {
+  transfers: TransferRegistry;
+  log: Logger;
+}
+
+/** Parent of a transfer run: every series job has finished (or failed for good); record the result. */
+export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP): Promise<RunResult> {
+  const sends = Object.values(await job.getChildrenValues<SendResult>());
+  const failures = Object.values(await job.getIgnoredChildrenFailures());
+  const sum = (f: (s: SendResult) => number) => sends.reduce((n, s) => n + f(s), 0);
+  const filesSent = sum((s) => s.sent + s.skipped);
+  const filesFailed = sum((s) => s.failed + s.refused);
+  const errors = [...failures, ...sends.map((s) => s.error).filter((e): e is string => !!e)];
+  const status: RunResult["status"] =
+    errors.length === 0 && filesFailed === 0 ? "done" : filesSent > 0 ? "partial" : "failed";
+  const result: RunResult = {
+    status,
+    filesSent,
+    filesFailed,
+    filesDropped: sum((s) => s.dropped),
+    durationMs: Date.now() - job.timestamp,
+    ...(errors.length ? { error: errors.slice(0, 3).join("; ").slice(0, 1000) } : {}),
+    ...(sends.find((s) => s.pseudoStudyInstanceUid)
+      ? { pseudoStudyInstanceUid: sends.find((s) => s.pseudoStudyInstanceUid)!.pseudoStudyInstanceUid }
+      : {}),
+  };
+  await deps.transfers.finishRun(job.data.requestId, result);
+  deps.log.info(
+    { requestId: job.data.requestId, run: job.data.run, studyInstanceUid: job.data.studyInstanceUid, project: job.data.project, ...result },
+    "transfer finished",
+  );
+  return result;
+}
+
+export const transferProcessor = (deps: TransferDepsP) => (job: Job<TransferJob>) => processTransfer(job, deps);

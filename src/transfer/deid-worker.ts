@@ -1,0 +1,11 @@
+/** Worker-thread entry: de-identify one chunk of files per message (see DeidPool). */
+import { parentPort } from "node:worker_threads";
+import { deidentifyFiles, type DeidFilesTask } from "./deid-files.js";
+
+parentPort?.on("message", (msg: { id: number; task: DeidFilesTask }) => {
+  try {
+    parentPort!.postMessage({ id: msg.id, result: deidentifyFiles(msg.task) });
+  } catch (e) {
+    parentPort!.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });
+  }
+});

@@ -1,0 +1,34 @@
+import { copyFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Redis } from "ioredis";
+import type { FionaConfig } from "../../src/config/schema.js";
+import { SitePaths } from "../../src/paths.js";
+import { QUEUES, createQueue, type IngestJob } from "../../src/queues/index.js";
+import type { GeneratedStudy } from "./generate.js";
+
+/**
+ * Put generated files into the archive as the receiver would and queue their ingest jobs, so stage
+ * tests can start from "received" without a DICOM association. `only` picks a subset of files.
+ */
+export async function receiveLocally(
+  cfg: FionaConfig,
+  redis: Redis,
+  study: GeneratedStudy,
+  only: (i: number) => boolean = () => true,
+  callingAe = "SCANNER1",
+): Promise<IngestJob[]> {
+  const paths = new SitePaths(cfg.dataDir);
+  const dir = paths.archiveStudyDir(study.studyInstanceUid);
+  mkdirSync(dir, { recursive: true });
+  const jobs: IngestJob[] = [];
+  study.files.forEach((f, i) => {
+    if (!only(i)) return;
+    const dest = path.join(dir, `${study.modality}.${study.sopInstanceUids[i]}`);
+    copyFileSync(f, dest);
+    jobs.push({ path: dest, callingAe, calledAe: "FIONA", peer: "127.0.0.1", receivedAt: new Date().toISOString() });
+  });
+  const q = createQueue(QUEUES.ingest, redis, cfg.redis.prefix);
+  await q.addBulk(jobs.map((data) => ({ name: QUEUES.ingest, data })));
+  await q.close();
+  return jobs;
+}

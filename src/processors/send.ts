@@ -116,7 +116,7 @@ export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): 
         throw e;
       }
     },
-    { ttlMs: 60_000, waitMs: 30 * 60_000, renew: true },
+    { ttlMs: 20_000, waitMs: 30 * 60_000, renew: true },
   );
 }
 

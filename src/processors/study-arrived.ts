@@ -10,14 +10,17 @@ export interface StudyArrivedDeps extends TransferDeps {
 }
 
 /**
- * A study (re)arrived. If it was already assigned, run each of its transfer requests again: late
- * series reach the same project, and instances the destination already has are not sent again.
+ * A study (re)arrived. If it was already assigned and now has more images than its latest run saw,
+ * run each transfer request again: late series reach the same project, and instances the
+ * destination already has are not sent again.
  */
 export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: StudyArrivedDeps) {
   const uid = job.data.studyInstanceUid;
   const requests = await deps.transfers.forStudy(uid);
   const runs = [];
   for (const r of requests) {
+    // Nothing new since that run started: the arrival only confirms what it is already sending.
+    if (r.sourceFiles >= job.data.fileCount) continue;
     const { studyInstanceUid, project, participant, event } = r;
     const started = await startTransfer(deps, {
       studyInstanceUid,

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { dirname } from "node:path";
 import { Writable } from "node:stream";
 
 /** Bytes reserved in front of the dataset for the Part-10 preamble and meta (ours are ~350 bytes). */
@@ -43,7 +44,8 @@ class BufferPool {
   }
 }
 
-const pool = new BufferPool(16, 16 * 1024 * 1024);
+/** At most 16 idle buffers of at most 4 MiB each are kept (64 MiB); bigger ones are left to the GC. */
+const pool = new BufferPool(16, 4 * 1024 * 1024);
 
 export interface CollectorOptions {
   /** Above this many dataset bytes the collector stops holding the dataset in memory and spills to a file. */
@@ -124,7 +126,7 @@ export class DatasetCollector extends Writable {
   private startSpill(chunk: Buffer, start: number): void {
     const header = this.opts.spillHeader();
     const path = this.opts.spillPath();
-    const fd = fs.openSync(path, "w", 0o640);
+    const fd = openCreating(path);
     this.spill = { path, headerLength: header?.length ?? 0, head: Buffer.alloc(0), fd };
     if (header !== undefined) writeAll(fd, header);
     const held = this.buf?.subarray(HEADER_ROOM, HEADER_ROOM + start) ?? Buffer.alloc(0);
@@ -175,6 +177,17 @@ export class DatasetCollector extends Writable {
       // already closed or broken; the unlink below is what matters
     }
     if (this.spill !== undefined) fs.rmSync(this.spill.path, { force: true });
+  }
+}
+
+/** Open a new file for writing, creating its directory if a cleanup removed it. */
+function openCreating(file: string): number {
+  try {
+    return fs.openSync(file, "w", 0o640);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    fs.mkdirSync(dirname(file), { recursive: true });
+    return fs.openSync(file, "w", 0o640);
   }
 }
 

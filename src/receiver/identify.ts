@@ -41,6 +41,7 @@ const SEQUENCE_DELIMITER = 0xfffee0dd;
 const UNDEFINED = 0xffffffff;
 const MAX_DEPTH = 64;
 
+/** Ran out of the bytes in memory (not necessarily of the dataset). */
 class Truncated extends Error {}
 
 interface Syntax {
@@ -53,7 +54,15 @@ const IMPLICIT_LE: Syntax = { le: true, explicit: false };
 class Scanner {
   readonly found: InstanceIdentity = {};
   elements = 0;
-  constructor(private readonly buf: Buffer) {}
+  /**
+   * @param buf the bytes to scan
+   * @param limit where the complete data really ends, in `buf` coordinates (beyond `buf.length` when
+   *   only the head of a dataset is in memory): anything declared to extend past it is truncated
+   */
+  constructor(
+    private readonly buf: Buffer,
+    private readonly limit: number,
+  ) {}
 
   private u16(pos: number, le: boolean): number {
     return le ? this.buf.readUInt16LE(pos) : this.buf.readUInt16BE(pos);
@@ -65,7 +74,9 @@ class Scanner {
     return ((this.u16(pos, le) << 16) | this.u16(pos + 2, le)) >>> 0;
   }
   private need(pos: number, bytes: number, end: number): void {
-    if (pos + bytes > end) throw new Truncated(`truncated at byte ${pos}`);
+    if (pos + bytes <= end) return;
+    if (pos + bytes > this.limit) throw new Error(`truncated at byte ${pos}`);
+    throw new Truncated(`head ends at byte ${end}`); // only the head is here; the rest is on disk
   }
 
   /**
@@ -164,15 +175,19 @@ function describe(err: unknown): string {
 
 /**
  * Identify a dataset that starts at `offset` of `buf` and runs to its end.
- * With `partial`, the bytes are only the beginning of a larger dataset: running out of bytes ends the
- * scan instead of failing it (used for spilled datasets, whose head is all that is kept in memory).
+ * With `totalLength` (the dataset's real length, larger than what `buf` holds), the bytes are only the
+ * beginning of the dataset: running out of them ends the scan instead of failing it (spilled datasets,
+ * whose head is all that is kept in memory), but an element declared to run past `totalLength` still
+ * fails, so a dataset cut inside its pixel data is caught as long as the pixel data header is in the
+ * head. Deflated datasets are inflated as far as the head goes and checked less strictly.
  */
 export function identifyDataset(
   buf: Buffer,
   offset: number,
   transferSyntaxUid: string,
-  partial = false,
+  totalLength?: number,
 ): IdentifyResult {
+  const partial = totalLength !== undefined;
   let data = buf;
   let start = offset;
   if (transferSyntaxUid === "1.2.840.10008.1.2.1.99") {
@@ -185,11 +200,12 @@ export function identifyDataset(
       return { ok: false, reason: `deflated dataset cannot be inflated: ${describe(err)}` };
     }
   }
-  const scanner = new Scanner(data);
+  const limit = !partial ? data.length : data === buf ? offset + totalLength : Number.MAX_SAFE_INTEGER;
+  const scanner = new Scanner(data, limit);
   try {
     scanner.dataset(start, data.length, syntaxOf(transferSyntaxUid), 0, false);
   } catch (err) {
-    if (!(partial && (err instanceof Truncated || err instanceof RangeError))) {
+    if (!(partial && err instanceof Truncated)) {
       return { ok: false, reason: `dataset cannot be parsed: ${describe(err)}` };
     }
   }

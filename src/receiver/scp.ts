@@ -329,7 +329,7 @@ export class FionaScp extends Scp {
     if (pdv.isCommand) {
       this.commandBytes += bytes.length;
       if (this.commandBytes > 64 * 1024) throw new Error("command set too large");
-      this.commandChunks.push(Buffer.from(bytes)); // small; copied because the socket chunk is reused
+      this.commandChunks.push(Buffer.from(bytes)); // small: copy rather than pin the 64 KiB socket chunk
     } else {
       const current = this.current as { collector: DatasetCollector; drop: boolean };
       if (!current.drop) current.collector.add(bytes);

@@ -29,7 +29,10 @@ export interface ReceiverDeps {
   enqueueTimeoutMs?: number;
   /** close() waits this long for peers to release their associations before aborting them (default 10 s). */
   closeTimeoutMs?: number;
-  /** Datasets larger than this are written to a temporary file while they arrive (default 64 MiB). */
+  /**
+   * Datasets larger than this are written to a temporary file while they arrive (default 32 MiB), which
+   * bounds memory to about maxAssociations x spillThreshold.
+   */
   spillThreshold?: number;
   /** Listen port (0 for an ephemeral one); default cfg.dicomPort. */
   port?: number;
@@ -149,7 +152,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     log,
     allowedCallingAeTitles: cfg.receiver.allowedCallingAeTitles,
     maxPduLength: cfg.receiver.maxPduLength,
-    spillThreshold: deps.spillThreshold ?? 64 * 1024 * 1024,
+    spillThreshold: deps.spillThreshold ?? 32 * 1024 * 1024,
     fastPath: deps.fastPath ?? true,
     acquire(scp) {
       if (closing || active.size >= maxAssociations) return false;

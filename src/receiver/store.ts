@@ -145,13 +145,15 @@ export class InstanceStore {
       let parsed;
       if (spill !== undefined) {
         collector.closeSpill(this.opts.fsync);
-        if (spill.headerLength === 0)
+        if (spill.headerLength === 0) {
           throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
-        parsed = identifyDataset(spill.head, spill.headerLength, req.transferSyntaxUid, true);
+        }
+        parsed = identifyDataset(spill.head, spill.headerLength, req.transferSyntaxUid, collector.length);
       } else {
         const header = this.header(req);
-        if (header === undefined)
+        if (header === undefined) {
           throw new BadInstance(STORE_STATUS.CannotUnderstand, "invalid UIDs in command");
+        }
         file = collector.part10(header);
         parsed = identifyDataset(file, header.length, req.transferSyntaxUid);
       }
@@ -176,7 +178,7 @@ export class InstanceStore {
     try {
       if (file !== undefined) {
         tmp = this.tmpPath();
-        fs.writeFileSync(tmp, file, { mode: 0o640, flush: this.opts.fsync });
+        this.writeTemp(tmp, file);
         file = undefined;
         collector.release();
       }
@@ -210,6 +212,17 @@ export class InstanceStore {
     } finally {
       collector.discard(); // frees the buffer if a write failed early; the spill file was renamed or undone
       release();
+    }
+  }
+
+  private writeTemp(tmp: string, bytes: Buffer): void {
+    try {
+      fs.writeFileSync(tmp, bytes, { mode: 0o640, flush: this.opts.fsync });
+    } catch (err) {
+      // The temporary directory may have been removed by a cleanup: recreate it once.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      fs.mkdirSync(this.tmpDir, { recursive: true });
+      fs.writeFileSync(tmp, bytes, { mode: 0o640, flush: this.opts.fsync });
     }
   }
 

@@ -14,6 +14,8 @@ export interface TransferRecord extends TransferRequest {
   filesSent: number;
   filesFailed: number;
   filesDropped: number;
+  /** Source images on disk when the latest run started (a later arrival with more re-runs it). */
+  sourceFiles: number;
   durationMs?: number;
   error?: string;
 }
@@ -39,7 +41,7 @@ export class TransferRegistry {
   }
 
   /** Record the request (idempotent) and claim the next run number. */
-  async startRun(id: string, r: TransferRequest, now = Date.now()): Promise<number> {
+  async startRun(id: string, r: TransferRequest, sourceFiles: number, now = Date.now()): Promise<number> {
     const key = this.keys.transfer(id);
     const iso = new Date(now).toISOString();
     const multi = this.redis.multi();
@@ -57,7 +59,7 @@ export class TransferRegistry {
     if (r.event !== undefined) fields.event = r.event;
     for (const [f, v] of Object.entries(fields)) multi.hsetnx(key, f, v);
     multi.hincrby(key, "runs", 1);
-    multi.hset(key, "status", "queued", "updatedAt", iso);
+    multi.hset(key, "status", "queued", "updatedAt", iso, "sourceFiles", String(sourceFiles));
     multi.zadd(this.keys.transfers, now, id);
     multi.sadd(this.keys.studyTransfers(r.studyInstanceUid), id);
     const res = await multi.exec();
@@ -120,6 +122,7 @@ function toRecord(h: Record<string, string>): TransferRecord {
     filesSent: Number(h.filesSent ?? 0),
     filesFailed: Number(h.filesFailed ?? 0),
     filesDropped: Number(h.filesDropped ?? 0),
+    sourceFiles: Number(h.sourceFiles ?? 0),
     durationMs: h.durationMs ? Number(h.durationMs) : undefined,
     error: h.error || undefined,
   };

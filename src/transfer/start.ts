@@ -36,7 +36,10 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
   const series = await studySeries(deps.paths, r.studyInstanceUid);
   if (series.length === 0) throw new InvalidRequestError("no images of this study are on disk");
   const id = requestId(r);
-  const run = await deps.transfers.startRun(id, r);
+  const counts = await Promise.all(
+    series.map(async (s) => (await fs.readdir(deps.paths.rawSeriesDir(r.studyInstanceUid, s))).length),
+  );
+  const run = await deps.transfers.startRun(id, r, counts.reduce((a, b) => a + b, 0));
   const base: TransferJob = {
     requestId: id,
     run,

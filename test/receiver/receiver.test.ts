@@ -160,6 +160,20 @@ describe.each([
     expect(fs.readdirSync(path.join(rx.archive, ".tmp"))).toEqual([]);
   });
 
+  it("recreates archive/.tmp and the study directory when a cleanup removed them", async () => {
+    const file = studies[1]!.files[1]!;
+    fs.rmSync(path.join(rx.archive, ".tmp"), { recursive: true, force: true });
+    fs.rmSync(path.join(rx.archive, `scp_${studies[1]!.studyInstanceUid}`), { recursive: true, force: true });
+    const r = await storescu(rx.handle.port, [file]);
+    expect(r.code, r.stderr).toBe(0);
+    const archived = path.join(
+      rx.archive,
+      `scp_${studies[1]!.studyInstanceUid}`,
+      `CT.${studies[1]!.sopInstanceUids[1]}`,
+    );
+    expect(fs.existsSync(archived)).toBe(true);
+  });
+
   it("tracks active associations and rejects unsupported abstract syntaxes", async () => {
     const scu = await RawScu.connect("127.0.0.1", rx.handle.port);
     const assoc = await scu.associate("RAWSCU", "FIONA", [

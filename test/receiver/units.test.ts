@@ -113,7 +113,7 @@ describe("identifyDataset", () => {
     expect(mine.ok && mine.identity).toEqual(expected);
   });
 
-  it("fails on truncation anywhere inside an element, item or fragment, but not in partial mode", () => {
+  it("fails on truncation inside an element, item or fragment; partial mode checks declared lengths", () => {
     const s = generateStudy({ outDir: path.join(dir, "trunc"), seed: "trunc", fileSize: 4096 });
     const b = fs.readFileSync(s.files[0]!);
     const { metaEnd } = splitPart10(b);
@@ -122,9 +122,14 @@ describe("identifyDataset", () => {
       const r = identifyDataset(b.subarray(0, cut), metaEnd, TRANSFER_SYNTAX["explicit-le"]);
       if (!r.ok) failures++;
       if (cut > metaEnd + 64) {
-        expect(identifyDataset(b.subarray(0, cut), metaEnd, TRANSFER_SYNTAX["explicit-le"], true).ok).toBe(
-          true,
-        );
+        // partial mode: the head of the complete dataset is fine...
+        const complete = b.length - metaEnd;
+        const head = b.subarray(0, cut);
+        expect(identifyDataset(head, metaEnd, TRANSFER_SYNTAX["explicit-le"], complete).ok).toBe(true);
+        // ...and the same head of a dataset 50 bytes short fails once the PixelData header is in it
+        const pixelValueStart = b.lastIndexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57])) + 12;
+        const short = identifyDataset(head, metaEnd, TRANSFER_SYNTAX["explicit-le"], complete - 50);
+        expect(short.ok).toBe(cut < pixelValueStart);
       }
     }
     // only cuts that land exactly on a top-level element boundary can look complete

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readFileSync, readlinkSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
+import { readFileSync, readlinkSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { SitePaths } from "../../src/paths.js";
-import { QUEUES, createQueue, type IngestJob } from "../../src/queues/index.js";
+import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { StudyRegistry } from "../../src/registry/studies.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
+import { receiveLocally } from "../support/pipeline.js";
 
 const log = createLogger("silent");
 let cfg: FionaConfig;
@@ -18,22 +19,7 @@ let paths: SitePaths;
 let redis: Redis;
 let workers: WorkersHandle[] = [];
 
-/** Put a generated study into the archive as the receiver would, and return the ingest payloads. */
-function archive(study: GeneratedStudy, callingAe = "SCANNER1"): IngestJob[] {
-  const dir = paths.archiveStudyDir(study.studyInstanceUid);
-  mkdirSync(dir, { recursive: true });
-  return study.files.map((f, i) => {
-    const dest = path.join(dir, `${study.modality}.${study.sopInstanceUids[i]}`);
-    copyFileSync(f, dest);
-    return { path: dest, callingAe, calledAe: "FIONA", peer: "127.0.0.1", receivedAt: new Date().toISOString() };
-  });
-}
-
-async function enqueue(jobs: IngestJob[]) {
-  const q = createQueue(QUEUES.ingest, redis, cfg.redis.prefix);
-  await q.addBulk(jobs.map((data) => ({ name: QUEUES.ingest, data })));
-  await q.close();
-}
+const receive = (study: GeneratedStudy, only?: (i: number) => boolean) => receiveLocally(cfg, redis, study, only);
 
 const readSeries = (study: string, series: string) =>
   JSON.parse(readFileSync(paths.seriesJson(study, series), "utf8")) as Record<string, unknown>;
@@ -81,7 +67,7 @@ describe("ingest", () => {
   });
 
   it("files every image under raw/, writes the series JSON and the participant link", async () => {
-    await enqueue(archive(study));
+    await receive(study);
     const counts = await waitFor(drained, "ingest queue to drain");
     expect(counts.failed).toBe(0);
 
@@ -113,8 +99,8 @@ describe("ingest", () => {
   });
 
   it("keeps NumFiles exact when the same images are sent again, in parallel, to two workers", async () => {
-    const again = archive(study);
-    await Promise.all([enqueue(again), enqueue(again), enqueue([...again].reverse())]);
+    // The same images three more times at once (re-sends), spread over both worker sets.
+    await Promise.all([receive(study), receive(study), receive(study)]);
     await waitFor(drained, "ingest queue to drain");
     for (const s of study.series) {
       expect(readSeries(study.studyInstanceUid, s.seriesInstanceUid).NumFiles).toBe("6");
@@ -129,9 +115,8 @@ describe("ingest", () => {
       instancesPerSeries: 120,
       fileSize: 4096,
     });
-    const jobs = archive(big);
     // Every image twice, interleaved, across two worker sets of concurrency 8.
-    await Promise.all([enqueue(jobs), enqueue([...jobs].reverse())]);
+    await Promise.all([receive(big), receive(big)]);
     await waitFor(drained, "ingest queue to drain");
     expect(readSeries(big.studyInstanceUid, big.seriesInstanceUids[0]!).NumFiles).toBe("120");
   });
@@ -144,11 +129,9 @@ describe("ingest", () => {
       instancesPerSeries: 3,
       fileSize: 4096,
     });
-    const jobs = archive(late);
-    const firstSeries = jobs.slice(0, 3);
     // Images trickle in for longer than the quiet time in total, but never with a 1 s gap.
-    for (const j of firstSeries) {
-      await enqueue([j]);
+    for (let i = 0; i < 3; i++) {
+      await receive(late, (j) => j === i);
       await new Promise((r) => setTimeout(r, 400));
     }
     const registry = new StudyRegistry(redis, cfg.redis.prefix);
@@ -162,7 +145,7 @@ describe("ingest", () => {
     expect(first[0]).toMatchObject({ arrival: 1, seriesCount: 1, fileCount: 3 });
     expect((await registry.get(late.studyInstanceUid))?.status).toBe("arrived");
 
-    await enqueue(jobs.slice(3));
+    await receive(late, (j) => j >= 3);
     const second = await waitFor(async () => {
       const a = (await arrivedJobs()).filter((d) => d.studyInstanceUid === late.studyInstanceUid);
       return a.length === 2 ? a : undefined;

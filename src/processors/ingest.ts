@@ -41,18 +41,16 @@ export function studyActivity(registry: StudyRegistry, arrivalQueue: TypedQueue<
       studyDate: header.string("StudyDate"),
       studyTime: header.string("StudyTime"),
       studyDescription: header.string("StudyDescription"),
+      accessionNumber: header.string("AccessionNumber"),
       modalities: [...modalities],
     });
     await armArrival(arrivalQueue, study, quietMs);
   });
 }
 
-export interface IngestResult {
-  studyInstanceUid: string;
-  seriesInstanceUid: string;
-  numFiles: number;
-  classifyType: string[];
-}
+export type IngestResult =
+  | { studyInstanceUid: string; seriesInstanceUid: string; numFiles: number; classifyType: string[] }
+  | { skipped: string };
 
 function requireUid(header: DicomHeader, keyword: string): string {
   const v = header.string(keyword);
@@ -70,7 +68,11 @@ export async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<Ing
   try {
     header = await readHeaderFile(data.path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new UnrecoverableError("archived file is gone");
+    // The receiver removes a file whose enqueue it could not confirm; its job may still arrive.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+      deps.log.info({ file: path.basename(data.path) }, "archived file is gone; nothing to ingest");
+      return { skipped: "file gone" };
+    }
     throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
   }
   const study = requireUid(header, "StudyInstanceUID");

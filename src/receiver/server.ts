@@ -102,6 +102,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 5000;
   let ownedRedis: Redis | undefined;
   let ownedQueue: TypedQueue<"ingest"> | undefined;
+  let detachListeners = () => {};
   let enqueue = deps.enqueue;
   if (enqueue === undefined) {
     let redis = deps.redis;
@@ -116,10 +117,14 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       lastRedisError = Date.now();
       log.warn({ event: "redis-error", err: err.message }, "ingest queue connection error");
     };
-    redis?.on("error", onRedisError);
-    queue.on("error", onRedisError);
     const q = queue;
     const r = redis;
+    r?.on("error", onRedisError);
+    q.on("error", onRedisError);
+    detachListeners = () => {
+      r?.off("error", onRedisError);
+      q.off("error", onRedisError);
+    };
     enqueue = async (job: IngestJob) => {
       // A producer that is not connected fails at once instead of waiting for BullMQ's (re)connect.
       if (r !== undefined && r.status !== "ready") throw new Error(`Redis connection is ${r.status}`);
@@ -239,6 +244,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     for (const s of remaining) s.socket.destroy();
     if (ownedQueue !== undefined) await withTimeout(ownedQueue.close(), 2000, "queue close").catch(() => {});
     if (ownedRedis !== undefined) ownedRedis.disconnect();
+    detachListeners();
     log.info({ event: "receiver-closed", ...stats() }, "DICOM receiver closed");
   };
 

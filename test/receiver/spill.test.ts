@@ -28,7 +28,7 @@ describe.each([
     rx = await startTestReceiver({ receiver: { fsync: true } }, { fastPath, spillThreshold: 64 * 1024 });
     genDir = tempDir("spill");
     study = generateStudy({
-      outDir: genDir,
+      outDir: path.join(genDir, "big"),
       seed: `spill-${fastPath}`,
       series: 2,
       instancesPerSeries: 2,
@@ -42,7 +42,7 @@ describe.each([
   });
 
   it("streams them to a temporary file and archives them unchanged (fsync on)", async () => {
-    const r = await storescu(rx.handle.port, [genDir], ["+sd", "+r"]);
+    const r = await storescu(rx.handle.port, [path.join(genDir, "big")], ["+sd", "+r"]);
     expect(r.code, r.stderr).toBe(0);
     expect(archivedFiles(rx.archive)).toHaveLength(4);
     for (const [i, file] of study.files.entries()) {
@@ -55,6 +55,17 @@ describe.each([
     }
     expect((await rx.queue.getJobs(["waiting"])).length).toBe(4);
     expect(fs.readdirSync(path.join(rx.archive, ".tmp"))).toEqual([]);
+
+    // below the threshold the in-memory path is used (also with fsync)
+    const small = generateStudy({
+      outDir: path.join(genDir, "small"),
+      seed: `small-${fastPath}`,
+      fileSize: 1024,
+    });
+    const s = await storescu(rx.handle.port, small.files);
+    expect(s.code, s.stderr).toBe(0);
+    const archived = path.join(rx.archive, `scp_${small.studyInstanceUid}`, `MR.${small.sopInstanceUids[0]}`);
+    expect(await normalizedDump(archived)).toEqual(await normalizedDump(small.files[0]!));
   });
 
   it("keeps exact bytes, and quarantines a spilled dataset that is truncated", async () => {

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis } from "../../src/queues/connection.js";
+import { ALL_QUEUES } from "../../src/queues/index.js";
 import { parseBasicAuth } from "../../src/web/auth.js";
 import { hashPassword } from "../../src/web/password.js";
 import { startWeb, type WebHandle } from "../../src/web/server.js";
@@ -88,7 +89,7 @@ describe("basic auth", () => {
     ).json()) as {
       queues: Record<string, unknown>;
     };
-    expect(Object.keys(status.queues).sort()).toEqual(["arrival", "ingest", "study-arrived"]);
+    expect(Object.keys(status.queues).sort()).toEqual([...ALL_QUEUES].sort());
   });
 
   it("lets many concurrent requests with the same new header through", async () => {

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
+import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
+import { isValidPyPattern } from "../routing/rules.js";
+import { isPasswordHash } from "../web/password.js";
 
 const aeTitle = z
   .string()
@@ -14,8 +17,50 @@ const destination = z
   .object({ aeTitle, host: z.string().min(1), port, callingAeTitle: aeTitle.optional() })
   .strict();
 
+/**
+ * Auto-ID: studies addressed to `aeTitle` (the called AE title) get a random participant ID drawn from
+ * `pattern` (gen-id syntax, see src/routing/autoid.ts), the same one for every study of a patient.
+ */
+const autoIdSchema = z
+  .object({
+    aeTitle,
+    pattern: z.string().superRefine((p, ctx) => {
+      try {
+        parseIdPattern(p);
+      } catch (e) {
+        if (!(e instanceof IdPatternError)) throw e;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: e.message });
+      }
+    }),
+  })
+  .strict();
+
+/** A Python regular expression (re.match semantics), empty meaning "not used". */
+const pyPattern = z.string().refine(isValidPyPattern, "not a valid regular expression");
+
+/** One routing rule (FIONA's REDCap Routing table); semantics in src/routing/rules.ts. */
+const routingRuleSchema = z
+  .object({
+    name: z.string().optional(),
+    active: z.boolean().default(true),
+    /** Called AE title (the AE title the sender addressed), compared for equality. */
+    calledAe: z.string().max(16).optional(),
+    /** Calling AE title (the sender), compared for equality. */
+    callingAe: z.string().max(16).optional(),
+    patientId: pyPattern.optional(),
+    patientName: pyPattern.optional(),
+    project: z.string().min(1),
+    event: z.string().optional(),
+  })
+  .strict()
+  .refine((r) => !!(r.calledAe?.trim() || r.callingAe?.trim()), "a rule needs calledAe or callingAe")
+  .refine((r) => !!(r.patientId || r.patientName), "a rule needs a patientId or patientName pattern");
+
 /** A research project: de-identification settings plus where its studies go. */
-export const projectSchema = projectDeidSchema.extend({ destination: destination.optional() });
+export const projectSchema = projectDeidSchema.extend({
+  destination: destination.optional(),
+  autoId: autoIdSchema.optional(),
+});
 
 export const configSchema = z
   .object({
@@ -80,6 +125,54 @@ export const configSchema = z
           .object({ user: z.string().min(1), passwordHash: z.string().min(1) })
           .strict()
           .optional(),
+        /**
+         * Accounts of the Assign page and the REST API. A user sees and assigns only the projects listed
+         * in `projects` (admins see every project). `passwordHash` (fiona hash-password) enables the login
+         * form and HTTP basic auth for scripts; a user without one can only sign in through
+         * trustedProxyHeader. The web.basicAuth account (if any) is an admin of the page as well.
+         */
+        users: z
+          .array(
+            z
+              .object({
+                name: z
+                  .string()
+                  .min(1)
+                  .max(64)
+                  .regex(/^[A-Za-z0-9._@+-]+$/, "letters, digits and . _ @ + - only"),
+                passwordHash: z
+                  .string()
+                  .min(1)
+                  .refine(isPasswordHash, "not a password hash: create one with fiona hash-password")
+                  .optional(),
+                admin: z.boolean().default(false),
+                projects: z.array(z.string().min(1)).default([]),
+              })
+              .strict(),
+          )
+          .default([])
+          .superRefine((us, ctx) => {
+            const seen = new Set<string>();
+            us.forEach((u, i) => {
+              if (seen.has(u.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate user ${u.name}` });
+              seen.add(u.name);
+            });
+          }),
+        /**
+         * Name of a request header carrying the user name set by an authenticating reverse proxy
+         * (e.g. "X-Forwarded-User"). Honoured only on connections from trustedProxies; the user must be
+         * listed in web.users (for the grants).
+         */
+        trustedProxyHeader: z
+          .string()
+          .regex(/^[A-Za-z0-9-]+$/, "a header name")
+          .optional(),
+        /** Peer addresses allowed to set trustedProxyHeader (and X-Forwarded-Proto). */
+        trustedProxies: z.array(z.string().min(1)).default(["127.0.0.1", "::1"]),
+        /** Sessions of the Assign page end after this many minutes without user activity. */
+        sessionMinutes: z.number().int().min(1).max(1440).default(30),
+        /** Show patient name and ID (read from the series JSON on disk) in the Assign page and API. */
+        showPatientIdentity: z.boolean().default(false),
       })
       .strict()
       .default({}),
@@ -113,6 +206,27 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    quarantine: z
+      .object({
+        /** The quarantine list shows a study for this many days after its last image (data stays on disk). */
+        retentionDays: z.number().positive().max(3650).default(7),
+      })
+      .strict()
+      .default({}),
+    routing: z
+      .object({
+        /** Evaluated on every arrival of a study; every matching rule starts a transfer. */
+        rules: z.array(routingRuleSchema).default([]),
+      })
+      .strict()
+      .default({}),
+    coupling: z
+      .object({
+        /** Uploaded coupling-list rows are kept (and applied to arriving studies) for this many days. */
+        expiryDays: z.number().positive().max(3650).default(30),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -125,10 +239,15 @@ export const configSchema = z
 export type FionaConfig = z.infer<typeof configSchema>;
 export type ProjectConfig = z.infer<typeof projectSchema>;
 export type Destination = z.infer<typeof destination>;
+export type RoutingRuleConfig = z.infer<typeof routingRuleSchema>;
+export type AutoIdConfig = z.infer<typeof autoIdSchema>;
 
 /** The de-identification part of a project, as the engine takes it. */
 export function deidSettings(project: ProjectConfig): ProjectDeid {
-  const { destination: _destination, ...deid } = project;
+  // The engine's schema is strict: drop the keys that are not de-identification settings.
+  const deid: ProjectDeid & Partial<Pick<ProjectConfig, "destination" | "autoId">> = { ...project };
+  delete deid.destination;
+  delete deid.autoId;
   return deid;
 }
 export type FionaConfigInput = z.input<typeof configSchema>;

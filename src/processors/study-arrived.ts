@@ -1,18 +1,50 @@
 import type { Job } from "bullmq";
+import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { StudyArrivedJob } from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
+import { createRoutingDeps, pruneRouting, routeStudy, type RoutingDeps } from "../routing/apply.js";
 import { startTransfer, type TransferDeps } from "../transfer/start.js";
 
 export interface StudyArrivedDeps extends TransferDeps {
   transfers: TransferRegistry;
   log: Logger;
+  /**
+   * Registries for routing rules, coupling lists and auto-ID. When absent they are built from the
+   * configuration on the flow producer's Redis connection.
+   */
+  routing?: RoutingDeps;
+}
+
+/** Expired quarantine entries and coupling rows are pruned by arrivals, at most this often per process. */
+const PRUNE_EVERY_MS = 10 * 60 * 1000;
+let lastPrune = 0;
+
+const routingDepsCache = new WeakMap<StudyArrivedDeps, Promise<RoutingDeps>>();
+function routingDeps(deps: StudyArrivedDeps): Promise<RoutingDeps> {
+  if (deps.routing) return Promise.resolve(deps.routing);
+  let p = routingDepsCache.get(deps);
+  if (!p) {
+    p = deps.flow
+      .getBackend()
+      .client.then((client) => createRoutingDeps(deps, client as unknown as Redis))
+      .catch((e: unknown) => {
+        routingDepsCache.delete(deps);
+        throw e;
+      });
+    routingDepsCache.set(deps, p);
+  }
+  return p;
 }
 
 /**
- * A study (re)arrived. If it was already assigned and now has more images than its latest run saw,
- * run each transfer request again: late series reach the same project, and instances the
- * destination already has are not sent again.
+ * A study (re)arrived.
+ * 1. If it was already assigned and now has more images than its latest run saw, run each transfer
+ *    request again: late series reach the same project, and instances the destination already has are
+ *    not sent again.
+ * 2. Evaluate coupling-list rows, routing rules and auto-ID (src/routing/apply.ts) and start the
+ *    transfers they ask for; requests already run for these images are not run again.
+ * The job's result holds counts and request ids only.
  */
 export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: StudyArrivedDeps) {
   const uid = job.data.studyInstanceUid;
@@ -30,9 +62,28 @@ export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: Study
       requestedBy: "late-series",
     });
     runs.push(started);
-    deps.log.info({ studyInstanceUid: uid, requestId: started.requestId, run: started.run }, "transfer re-run for arrived images");
+    deps.log.info(
+      { studyInstanceUid: uid, requestId: started.requestId, run: started.run },
+      "transfer re-run for arrived images",
+    );
   }
-  return { reruns: runs.length };
+
+  const routing = await routingDeps(deps);
+  const outcomes = await routeStudy(routing, uid);
+
+  if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
+    lastPrune = Date.now();
+    const pruned = await pruneRouting(routing);
+    if (pruned.studies || pruned.couplingRows)
+      deps.log.info(pruned, "expired quarantine entries and coupling rows pruned");
+  }
+
+  return {
+    reruns: runs.length,
+    started: outcomes.filter((o) => o.status === "started").map((o) => o.requestId),
+    skipped: outcomes.filter((o) => o.status !== "started").length,
+  };
 }
 
-export const studyArrivedProcessor = (deps: StudyArrivedDeps) => (job: Job<StudyArrivedJob>) => processStudyArrived(job, deps);
+export const studyArrivedProcessor = (deps: StudyArrivedDeps) => (job: Job<StudyArrivedJob>) =>
+  processStudyArrived(job, deps);

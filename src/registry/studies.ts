@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { z } from "zod";
 import { registryKeys } from "./keys.js";
 
 /** One series as recorded when its study arrives (no patient data). */
@@ -11,9 +13,13 @@ export interface SeriesEntry {
   numFiles: number;
 }
 
-/** A study in the quarantine list. Patient name, ID and accession number are never stored here. */
+/**
+ * A study in the quarantine list. The accession number is the only identifying value stored (the list
+ * shows and searches it, coupling lists match it); patient name, ID and birth date never are.
+ */
 export interface StudyEntry {
   studyInstanceUid: string;
+  accessionNumber?: string;
   status: "receiving" | "arrived";
   firstSeenAt: string;
   lastSeenAt: string;
@@ -37,16 +43,45 @@ export interface StudyTouch {
   studyDate?: string;
   studyTime?: string;
   studyDescription?: string;
+  /** First value wins, like the other study fields. */
+  accessionNumber?: string;
   modalities: string[];
 }
 
+export interface StudyRegistryOptions {
+  /** list() shows a study for this many days after its last image; prune() removes it after that. */
+  retentionDays?: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Remove one study if its last activity is still at or before the cutoff (a new image keeps it). */
+const PRUNE_ONE = `
+local s = redis.call("zscore", KEYS[1], ARGV[1])
+if not s or tonumber(s) > tonumber(ARGV[2]) then return 0 end
+redis.call("zrem", KEYS[1], ARGV[1])
+redis.call("del", KEYS[2], KEYS[3])
+redis.call("srem", KEYS[4], ARGV[1])
+return 1`;
+
 export class StudyRegistry {
   private readonly keys;
+  private readonly prefix: string;
+  readonly retentionMs: number;
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    opts: StudyRegistryOptions = {},
   ) {
     this.keys = registryKeys(prefix);
+    this.prefix = prefix;
+    this.retentionMs = (opts.retentionDays ?? 7) * DAY_MS;
+  }
+
+  /** Set of study UIDs with this accession number (the key holds a digest, not the number). */
+  private accessionKey(accessionNumber: string): string {
+    const digest = createHash("sha256").update(accessionNumber.trim()).digest("hex").slice(0, 32);
+    return `${this.prefix}:registry:accession:${digest}`;
   }
 
   /** Record activity for a study: it appears with its first image; first values win. */
@@ -62,11 +97,18 @@ export class StudyRegistry {
       ["studyTime", t.studyTime],
       ["studyDescription", t.studyDescription],
     ];
+    const accession = t.accessionNumber?.trim();
+    if (accession) firstWins.push(["accessionNumber", accession]);
     const multi = this.redis.multi();
     for (const [field, value] of firstWins) if (value !== undefined) multi.hsetnx(key, field, value);
     multi.hset(key, "lastSeenMs", String(now), "status", "receiving");
     if (t.modalities.length) multi.sadd(`${key}:modalities`, ...t.modalities);
     multi.zadd(this.keys.studies, now, t.studyInstanceUid);
+    if (accession) {
+      // The index lives as long as the study stays listed; every image extends it.
+      const idx = this.accessionKey(accession);
+      multi.sadd(idx, t.studyInstanceUid).pexpire(idx, this.retentionMs + DAY_MS);
+    }
     await multi.exec();
   }
 
@@ -82,7 +124,15 @@ export class StudyRegistry {
     const res = await this.redis
       .multi()
       .hincrby(key, "arrivals", 1)
-      .hset(key, "status", "arrived", "arrivedAt", new Date(now).toISOString(), "series", JSON.stringify(series))
+      .hset(
+        key,
+        "status",
+        "arrived",
+        "arrivedAt",
+        new Date(now).toISOString(),
+        "series",
+        JSON.stringify(series),
+      )
       .exec();
     return Number(res?.[0]?.[1] ?? 1);
   }
@@ -93,18 +143,166 @@ export class StudyRegistry {
     return h.studyInstanceUid ? toEntry(h, mods) : undefined;
   }
 
-  /** Studies, most recently active first. */
-  async list(limit = 1000): Promise<StudyEntry[]> {
-    const uids = await this.redis.zrevrange(this.keys.studies, 0, limit - 1);
+  /** Studies active within the retention period, most recently active first. */
+  async list(limit = 1000, now = Date.now()): Promise<StudyEntry[]> {
+    const uids = await this.redis.zrevrangebyscore(
+      this.keys.studies,
+      "+inf",
+      now - this.retentionMs,
+      "LIMIT",
+      0,
+      limit,
+    );
     const entries = await Promise.all(uids.map((u) => this.get(u)));
     return entries.filter((e): e is StudyEntry => e !== undefined);
   }
+
+  /** Listed studies matching the filter, most recently active first (scans at most `scan` studies). */
+  async search(
+    filter: StudyFilter,
+    opts: { limit?: number; scan?: number; now?: number } = {},
+  ): Promise<StudyEntry[]> {
+    const all = await this.list(opts.scan ?? 10_000, opts.now);
+    return filterStudies(all, filter).slice(0, opts.limit ?? 1000);
+  }
+
+  /** Listed studies whose accession number is exactly this one (trimmed). */
+  async findByAccession(accessionNumber: string, now = Date.now()): Promise<StudyEntry[]> {
+    const wanted = accessionNumber.trim();
+    if (!wanted) return [];
+    const uids = await this.redis.smembers(this.accessionKey(wanted));
+    const entries = await Promise.all(uids.map((u) => this.get(u)));
+    return entries.filter(
+      (e): e is StudyEntry =>
+        e !== undefined && e.accessionNumber === wanted && Date.parse(e.lastSeenAt) >= now - this.retentionMs,
+    );
+  }
+
+  /** Whether the study is listed (known and active within the retention period). */
+  async isListed(studyUid: string, now = Date.now()): Promise<boolean> {
+    const score = await this.redis.zscore(this.keys.studies, studyUid);
+    return score !== null && Number(score) >= now - this.retentionMs;
+  }
+
+  /**
+   * Remove studies whose last activity is older than the retention period from the registry (their
+   * files stay on disk; a re-sent study appears again). Returns how many were removed.
+   */
+  async prune(now = Date.now()): Promise<number> {
+    const cutoff = now - this.retentionMs - 1;
+    let removed = 0;
+    for (;;) {
+      const uids = await this.redis.zrangebyscore(this.keys.studies, "-inf", cutoff, "LIMIT", 0, 500);
+      if (uids.length === 0) return removed;
+      for (const uid of uids) {
+        const key = this.keys.study(uid);
+        const accession = (await this.redis.hget(key, "accessionNumber")) ?? "";
+        const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(accession)];
+        removed += Number(await this.redis.eval(PRUNE_ONE, keys.length, ...keys, uid, cutoff));
+      }
+    }
+  }
+}
+
+/** Filters of the quarantine list; every given criterion must hold. Text matches are case-insensitive substrings. */
+export interface StudyFilter {
+  /** StudyDate from (inclusive), YYYYMMDD or YYYY-MM-DD. Studies without a StudyDate do not match a date range. */
+  studyDateFrom?: string;
+  /** StudyDate to (inclusive), YYYYMMDD or YYYY-MM-DD. */
+  studyDateTo?: string;
+  /** Last activity from (inclusive): ISO date/time or epoch ms. */
+  seenFrom?: string | number;
+  /** Last activity to (inclusive): ISO date/time or epoch ms; a bare date means the end of that day (UTC). */
+  seenTo?: string | number;
+  accession?: string;
+  /** Study description or any series description. */
+  description?: string;
+  /** Calling or called AE title. */
+  aeTitle?: string;
+  status?: "receiving" | "arrived";
+  /** One of the study's modalities (exact, case-insensitive). */
+  modality?: string;
+}
+
+const dateText = z
+  .string()
+  .trim()
+  .regex(/^\d{4}-?\d{2}-?\d{2}$/, "YYYYMMDD or YYYY-MM-DD");
+const instant = z.union([z.number(), z.string().trim().min(1)]);
+
+/** Parses a StudyFilter from query-string values (unknown keys are dropped, empty values ignored). */
+export const studyFilterSchema = z.preprocess(
+  (v) =>
+    v && typeof v === "object"
+      ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== "" && x !== undefined && x !== null))
+      : v,
+  z.object({
+    studyDateFrom: dateText.optional(),
+    studyDateTo: dateText.optional(),
+    seenFrom: instant.optional(),
+    seenTo: instant.optional(),
+    accession: z.string().optional(),
+    description: z.string().optional(),
+    aeTitle: z.string().optional(),
+    status: z.enum(["receiving", "arrived"]).optional(),
+    modality: z.string().optional(),
+  }),
+) as z.ZodType<StudyFilter, z.ZodTypeDef, unknown>;
+
+const compactDate = (d: string) => d.replace(/-/g, "");
+
+function instantMs(v: string | number, endOfDay: boolean): number {
+  if (typeof v === "number") return v;
+  if (/^\d+$/.test(v) && v.length > 8) return Number(v);
+  const day = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(v);
+  if (day) {
+    const start = Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3]));
+    return endOfDay ? start + DAY_MS - 1 : start;
+  }
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw new RangeError(`not a date or time: ${v}`);
+  return ms;
+}
+
+const contains = (haystack: string | undefined, needle: string) =>
+  haystack !== undefined && haystack.toLowerCase().includes(needle.toLowerCase());
+
+/** Whether one study matches every criterion of the filter. */
+export function matchesStudyFilter(e: StudyEntry, f: StudyFilter): boolean {
+  if (f.studyDateFrom || f.studyDateTo) {
+    const d = e.studyDate?.trim();
+    if (!d || !/^\d{8}$/.test(d)) return false;
+    if (f.studyDateFrom && d < compactDate(f.studyDateFrom)) return false;
+    if (f.studyDateTo && d > compactDate(f.studyDateTo)) return false;
+  }
+  const seen = Date.parse(e.lastSeenAt);
+  if (f.seenFrom !== undefined && seen < instantMs(f.seenFrom, false)) return false;
+  if (f.seenTo !== undefined && seen > instantMs(f.seenTo, true)) return false;
+  if (f.accession && !contains(e.accessionNumber, f.accession.trim())) return false;
+  if (f.description) {
+    const q = f.description.trim();
+    if (!contains(e.studyDescription, q) && !e.series.some((s) => contains(s.seriesDescription, q)))
+      return false;
+  }
+  if (f.aeTitle) {
+    const q = f.aeTitle.trim();
+    if (!contains(e.callingAe, q) && !contains(e.calledAe, q)) return false;
+  }
+  if (f.status && e.status !== f.status) return false;
+  if (f.modality && !e.modalities.some((m) => m.toLowerCase() === f.modality!.trim().toLowerCase()))
+    return false;
+  return true;
+}
+
+export function filterStudies(entries: readonly StudyEntry[], f: StudyFilter): StudyEntry[] {
+  return entries.filter((e) => matchesStudyFilter(e, f));
 }
 
 function toEntry(h: Record<string, string>, modalities: string[]): StudyEntry {
   const lastSeen = Number(h.lastSeenMs ?? 0);
   return {
     studyInstanceUid: h.studyInstanceUid!,
+    accessionNumber: h.accessionNumber,
     status: h.status === "arrived" ? "arrived" : "receiving",
     firstSeenAt: h.firstSeenAt ?? new Date(lastSeen).toISOString(),
     lastSeenAt: new Date(lastSeen).toISOString(),

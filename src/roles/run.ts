@@ -4,6 +4,7 @@ import type { QueueName } from "../queues/index.js";
 import { startReceiver, type ReceiverHandle } from "../receiver/server.js";
 import { startWeb } from "../web/server.js";
 import { ensureRedis, type RedisHandle } from "./local-redis.js";
+import { startWorkersThread } from "./workers-host.js";
 import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "./workers.js";
 
 export interface RoleSelection {
@@ -26,7 +27,8 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
   let receiver: ReceiverHandle | undefined;
   try {
     if (sel.workers?.length) {
-      workers = await startWorkers(cfg, log, sel.workers);
+      // With the receiver in this process, workers get a thread of their own.
+      workers = sel.receiver ? await startWorkersThread(cfg, log, sel.workers) : await startWorkers(cfg, log, sel.workers);
       stops.push(() => workers!.close());
     }
     if (sel.receiver) {

@@ -51,7 +51,7 @@ const IMPLICIT_LE = "1.2.840.10008.1.2";
 const DEFLATED_LE = "1.2.840.10008.1.2.1.99";
 const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 /** Enough for nearly every header; larger headers (big private blocks, no pixel data) re-read the file. */
-const FIRST_CHUNK = 256 * 1024;
+const FIRST_CHUNK = 64 * 1024;
 
 /** True when the bytes start with a 128-byte preamble and "DICM". */
 export function isPart10(bytes: Uint8Array): boolean {

@@ -16,7 +16,15 @@
  * The pool runs the compiled dist/transfer/deid-worker.js, so build first.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,7 +47,8 @@ const THREADS = 2;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const resultsDir = path.join(root, "bench/results");
-if (!existsSync(path.join(root, "dist/transfer/deid-worker.js"))) throw new Error("dist/ not built: npm run build");
+if (!existsSync(path.join(root, "dist/transfer/deid-worker.js")))
+  throw new Error("dist/ not built: npm run build");
 
 const ctx: DeidContext = {
   project: { name: "BENCH", privateTags: "remove" },
@@ -47,6 +56,14 @@ const ctx: DeidContext = {
   event: "baseline",
   secret: "bench-secret-bench-secret-bench-secret",
 };
+
+/** Share of the last minute some task waited for a CPU (Linux PSI), as " (52%)"; "" when unavailable. */
+function cpuPressure(): string {
+  const m = existsSync("/proc/pressure/cpu")
+    ? /avg60=([\d.]+)/.exec(readFileSync("/proc/pressure/cpu", "utf8"))
+    : null;
+  return m ? ` (${Number(m[1]).toFixed(0)}%)` : "";
+}
 
 interface Variant {
   name: string;
@@ -57,24 +74,37 @@ interface Variant {
 }
 
 const expectWritten = (r: DeidFilesResult): number => {
-  if (r.refused.length || Object.keys(r.dropped).length) throw new Error(`refused/dropped: ${JSON.stringify(r)}`);
+  if (r.refused.length || Object.keys(r.dropped).length)
+    throw new Error(`refused/dropped: ${JSON.stringify(r)}`);
   return r.written;
 };
 
 async function orthancJson<T>(o: Orthanc, method: string, uri: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${o.url}${uri}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${o.url}${uri}`, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`Orthanc ${method} ${uri}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
 
+const instanceCount = async (o: Orthanc, studyId: string): Promise<number> =>
+  Number(
+    (await orthancJson<{ CountInstances: number }>(o, "GET", `/studies/${studyId}/statistics`))
+      .CountInstances,
+  );
+
 /** Starts Orthanc and uploads the study (untimed); the variant times the synchronous anonymize call. */
-async function orthancVariant(work: string, studyDir: string): Promise<{ variant: Variant; stop(): Promise<void> }> {
+async function orthancVariant(
+  work: string,
+  studyDir: string,
+): Promise<{ variant: Variant; stop(): Promise<void> }> {
   const orthanc = await startOrthanc(path.join(work, "orthanc"));
   timeStorescu(studyDir, orthanc.dicomPort, "RESEARCH");
   const [studyId, ...others] = await orthancJson<string[]>(orthanc, "GET", "/studies");
-  const uploaded = await orthancJson<{ Instances: string[] }>(orthanc, "GET", `/studies/${studyId}`);
-  if (!studyId || others.length || uploaded.Instances.length !== FILES)
-    throw new Error(`Orthanc holds ${uploaded.Instances.length} instances, expected ${FILES}`);
+  const uploaded = studyId ? await instanceCount(orthanc, studyId) : 0;
+  if (others.length || uploaded !== FILES)
+    throw new Error(`Orthanc holds ${uploaded} instances, expected ${FILES}`);
   let anonymized: string | undefined;
   const variant: Variant = {
     name: "Orthanc 1.10 /studies/{id}/anonymize",
@@ -84,7 +114,7 @@ async function orthancVariant(work: string, studyDir: string): Promise<{ variant
         Synchronous: true,
       });
       anonymized = r.ID;
-      return (await orthancJson<{ Instances: string[] }>(orthanc, "GET", `/studies/${r.ID}`)).Instances.length;
+      return instanceCount(orthanc, r.ID);
     },
     after: async () => {
       if (anonymized) await orthancJson(orthanc, "DELETE", `/studies/${anonymized}`);
@@ -111,29 +141,36 @@ async function main(): Promise<void> {
     const files = study.files;
     const mb = study.totalBytes / 1e6;
     const inputs = files.map((f) => readFileSync(f)); // also warms the page cache
-    console.error(`generated ${files.length} files, ${(mb / files.length * 1000).toFixed(0)} KB each`);
+    console.error(`generated ${files.length} files, ${((mb / files.length) * 1000).toFixed(0)} KB each`);
 
+    const copyLoop: Variant = {
+      name: "fs.copyFileSync loop (I/O floor)",
+      run: async (out) => {
+        for (const f of files)
+          copyFileSync(f, path.join(out, `${path.basename(path.dirname(f))}-${path.basename(f)}`));
+        return files.length;
+      },
+    };
+    const cpR: Variant = {
+      name: "`cp -r` (I/O floor)",
+      run: async (out) => {
+        const r = spawnSync("cp", ["-r", study.dir, path.join(out, "study")]);
+        if (r.status !== 0) throw new Error(`cp failed: ${r.stderr.toString()}`);
+        return files.length;
+      },
+    };
+    const pooled: Variant = {
+      name: `**DeidPool, ${THREADS} threads (pipeline path)**`,
+      run: async (outDir) => expectWritten(await pool.run({ files, outDir, ctx })),
+    };
     const variants: Variant[] = [
-      {
-        name: "fs.copyFileSync loop (I/O floor)",
-        run: async (out) => {
-          for (const f of files) copyFileSync(f, path.join(out, `${path.basename(path.dirname(f))}-${path.basename(f)}`));
-          return files.length;
-        },
-      },
-      {
-        name: "`cp -r` (I/O floor)",
-        run: async (out) => {
-          const r = spawnSync("cp", ["-r", study.dir, path.join(out, "study")]);
-          if (r.status !== 0) throw new Error(`cp failed: ${r.stderr.toString()}`);
-          return files.length;
-        },
-      },
+      copyLoop,
+      cpR,
       {
         name: "engine on buffers in memory, 1 thread (no I/O)",
         run: async () => {
           let n = 0;
-          for (const b of inputs) if (deidentify(b, ctx).bytes) n++;
+          for (const b of inputs) if (deidentify(b, ctx).dropped === undefined) n++;
           return n;
         },
       },
@@ -141,19 +178,17 @@ async function main(): Promise<void> {
         name: "deidentifyFiles, 1 thread (read + de-identify + write)",
         run: async (outDir) => expectWritten(deidentifyFiles({ files, outDir, ctx })),
       },
-      {
-        name: `**DeidPool, ${THREADS} threads (pipeline path)**`,
-        run: async (outDir) => expectWritten(await pool.run({ files, outDir, ctx })),
-      },
+      pooled,
     ];
+    let orthancV: Variant | undefined;
     if (existsSync(ORTHANC)) {
       const o = await orthancVariant(work, study.dir);
-      variants.push(o.variant);
+      variants.push((orthancV = o.variant));
       stopOrthanc = o.stop;
     }
 
     const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
-    const load: number[] = [];
+    const load: string[] = [];
     for (let round = 0; round <= ROUNDS; round++) {
       for (const v of variants) {
         const out = path.join(work, "out");
@@ -167,12 +202,11 @@ async function main(): Promise<void> {
         if (round > 0) times.get(v)!.push(s);
         console.error(`${round === 0 ? "warm-up" : `round ${round}`}: ${v.name}: ${s.toFixed(3)} s`);
       }
-      load.push(loadavg()[0]!);
+      load.push(`${loadavg()[0]!.toFixed(2)}${cpuPressure()}`);
     }
 
     const rate = (v: Variant | undefined) => (v ? files.length / median(times.get(v)!) : undefined);
-    const [copy, cp, , , poolV, orthancV] = variants;
-    const poolRate = rate(poolV)!;
+    const poolRate = rate(pooled)!;
     const rows = variants.map((v) => {
       const t = times.get(v)!;
       const m = median(t);
@@ -190,9 +224,9 @@ async function main(): Promise<void> {
       ...rows,
       "",
       `- DeidPool (${THREADS} threads) / Orthanc: ${o === undefined ? "n/a (Orthanc not installed)" : `**${(poolRate / o).toFixed(1)}x**`} (target >= 5x)`,
-      `- DeidPool (${THREADS} threads) / copyFileSync loop: ${(poolRate / rate(copy)!).toFixed(2)}x; / cp -r: ${(poolRate / rate(cp)!).toFixed(2)}x`,
+      `- DeidPool (${THREADS} threads) / copyFileSync loop: ${(poolRate / rate(copyLoop)!).toFixed(2)}x; / cp -r: ${(poolRate / rate(cpR)!).toFixed(2)}x`,
       `- Headline: ${poolRate.toFixed(0)} files/s (target >= 1500)`,
-      `- 1-minute load average after each round (warm-up first): ${load.map((l) => l.toFixed(2)).join(", ")}`,
+      `- 1-minute load average (CPU pressure "some" avg60) after each round, warm-up first: ${load.join(", ")}`,
       "",
     ].join("\n");
     console.log(text);

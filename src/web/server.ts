@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import type { Queue } from "bullmq";
+import { FlowProducer, type Queue } from "bullmq";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
@@ -11,7 +11,11 @@ import { log as defaultLog, type Logger } from "../log.js";
 import { createRedis } from "../queues/connection.js";
 import { countQueues } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
+import { createApiRouter } from "./api/index.js";
+import { ASSIGN_PATH, assignPageRouter } from "./assign/index.js";
 import { basicAuth } from "./auth.js";
+import { SessionManager, sessionKey } from "./session.js";
+import { UserDirectory } from "./users.js";
 
 export const BULL_BOARD_PATH = "/admin/queues";
 
@@ -180,6 +184,24 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     queues.set(name, q);
   }
 
+  // The Assign page and its REST API: accounts, sessions, and a flow producer to start transfers.
+  const flow = new FlowProducer({ connection, prefix: config.redis.prefix });
+  flow.on("error", (err: Error) => logger.debug({ err: err.message }, "web: flow producer error"));
+  const users = new UserDirectory(config);
+  const sessions = new SessionManager({
+    key: sessionKey(config.secret),
+    idleMinutes: config.web.sessionMinutes,
+  });
+  const unknownGrants = users.unknownGrants(config.projects);
+  if (unknownGrants.length) {
+    logger.warn({ projects: unknownGrants }, "web: web.users grants name projects that are not configured");
+  }
+  if (users.mode === "open") {
+    logger.warn(
+      "web: no web.users, web.basicAuth or web.trustedProxyHeader; the Assign page acts as admin for anyone",
+    );
+  }
+
   const auth = basicAuth(config.web.basicAuth, { logger });
   if (!config.web.basicAuth) {
     logger.warn("web: no web.basicAuth configured; the dashboard and API are open to anyone who can connect");
@@ -259,6 +281,13 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     }
   });
 
+  app.use("/api", createApiRouter({ config, redis: connection, flow, users, sessions, logger }));
+
+  app.get("/", (_req, res) => {
+    res.redirect(302, `${ASSIGN_PATH}/`);
+  });
+  app.use(ASSIGN_PATH, assignPageRouter());
+
   app.use(BULL_BOARD_PATH, auth, sameOriginWrites, boardApp);
 
   app.use((_req, res) => {
@@ -291,7 +320,7 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
   const host = opts.host ?? config.httpHost;
   const port = opts.port ?? config.httpPort;
   const cleanup = async () => {
-    await Promise.allSettled([...queues.values()].map((q) => q.close()));
+    await Promise.allSettled([...[...queues.values()].map((q) => q.close()), flow.close()]);
     if (ownConnection) connection.disconnect();
   };
   try {

@@ -76,12 +76,14 @@ describe("four parallel associations into one series, two workers", () => {
       30_000,
     );
     // Once every ingest job is done, nothing may have overshot.
-    const q = createQueue(QUEUES.ingest, createRedis(cfg.redis.url, "worker"), cfg.redis.prefix);
+    const conn = createRedis(cfg.redis.url, "worker");
+    const q = createQueue(QUEUES.ingest, conn, cfg.redis.prefix);
     await waitFor(async () => {
       const c = await q.getJobCounts("waiting", "active", "delayed");
       return (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0 || undefined;
     }, "ingest to drain");
     await q.close();
+    conn.disconnect();
     const final = JSON.parse(readFileSync(json, "utf8")) as { NumFiles: string; IncomingConnection: { AETitleCaller: string } };
     expect(final.NumFiles).toBe("120");
     expect(summary.NumFiles).toBe("120");

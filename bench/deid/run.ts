@@ -100,11 +100,18 @@ async function orthancVariant(
   studyDir: string,
 ): Promise<{ variant: Variant; stop(): Promise<void> }> {
   const orthanc = await startOrthanc(path.join(work, "orthanc"));
-  timeStorescu(studyDir, orthanc.dicomPort, "RESEARCH");
-  const [studyId, ...others] = await orthancJson<string[]>(orthanc, "GET", "/studies");
-  const uploaded = studyId ? await instanceCount(orthanc, studyId) : 0;
-  if (others.length || uploaded !== FILES)
-    throw new Error(`Orthanc holds ${uploaded} instances, expected ${FILES}`);
+  let studyId: string | undefined;
+  try {
+    timeStorescu(studyDir, orthanc.dicomPort, "RESEARCH");
+    const [id, ...others] = await orthancJson<string[]>(orthanc, "GET", "/studies");
+    const uploaded = id ? await instanceCount(orthanc, id) : 0;
+    if (others.length || uploaded !== FILES)
+      throw new Error(`Orthanc holds ${uploaded} instances, expected ${FILES}`);
+    studyId = id;
+  } catch (e) {
+    await orthanc.stop();
+    throw e;
+  }
   let anonymized: string | undefined;
   const variant: Variant = {
     name: "Orthanc 1.10 /studies/{id}/anonymize",

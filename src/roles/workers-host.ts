@@ -22,6 +22,7 @@ export async function startWorkersThread(cfg: FionaConfig, log: Logger, queues: 
   const waiting = new Map<number, (msg: Record<string, unknown>) => void>();
   let lastStatus: WorkerStatus[] = [];
   let exited = false;
+  let closing = false;
   const started = await new Promise<QueueName[]>((resolve, reject) => {
     thread.once("error", reject);
     thread.once("exit", (code) => reject(new Error(`workers thread exited with code ${code}`)));
@@ -36,7 +37,7 @@ export async function startWorkersThread(cfg: FionaConfig, log: Logger, queues: 
   thread.on("error", (e) => log.error({ err: e.message }, "workers thread failed"));
   thread.on("exit", (code) => {
     exited = true;
-    if (code !== 0) log.error({ code }, "workers thread exited");
+    if (!closing) log.error({ code }, "workers thread exited");
   });
   const ask = (type: "status" | "close") =>
     new Promise<Record<string, unknown>>((resolve) => {
@@ -56,6 +57,7 @@ export async function startWorkersThread(cfg: FionaConfig, log: Logger, queues: 
     status: () => (exited ? lastStatus.map((s) => ({ ...s, running: false })) : lastStatus),
     async close() {
       clearInterval(poll);
+      closing = true;
       if (!exited) await ask("close");
       await thread.terminate();
     },

@@ -100,7 +100,7 @@ export const configSchema = z
       .default({}),
     ingest: z
       .object({
-        concurrency: z.number().int().min(1).max(256).default(16),
+        concurrency: z.number().int().min(1).max(256).default(64),
       })
       .strict()
       .default({}),

@@ -101,6 +101,11 @@ export const configSchema = z
     ingest: z
       .object({
         concurrency: z.number().int().min(1).max(256).default(64),
+        /**
+         * When the receiver shares the process (fiona start), ingest pauses while associations are
+         * open (5 s paused, 1 s running, during long streams) so C-STORE responses come first.
+         */
+        yieldToReceiver: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { promises as fs, symlinkSync } from "node:fs";
 import path from "node:path";
 
 /** Write a file so readers see the old or the new content, never a torn one (temp file, then rename). */
@@ -20,7 +20,8 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
  */
 export async function ensureSymlink(target: string, link: string): Promise<boolean> {
   try {
-    await fs.symlink(target, link);
+    // Synchronous: one cheap syscall, cheaper than a thread-pool round trip per image.
+    symlinkSync(target, link);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;

@@ -35,6 +35,10 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
       receiver = await startReceiver(cfg, { log });
       stops.push(() => receiver!.close());
     }
+    if (workers && receiver && cfg.ingest.yieldToReceiver) {
+      const timer = yieldToReceiver(receiver, workers);
+      stops.push(async () => clearInterval(timer));
+    }
     if (sel.web) {
       const web = await startWeb({
         config: cfg,
@@ -64,6 +68,25 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
     });
   }
   return { close };
+}
+
+/**
+ * On two cores the receiver and ingest compete for CPU; C-STORE latency matters more (senders time
+ * out), so ingest pauses while associations are open. During a long stream it still runs 1 s in 6,
+ * and it catches up at full concurrency as soon as the associations close.
+ */
+function yieldToReceiver(receiver: ReceiverHandle, workers: WorkersHandle): NodeJS.Timeout {
+  let since = 0;
+  let paused = false;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (receiver.activeAssociations() === 0) since = 0;
+    else since ||= now;
+    const pause = since !== 0 && (now - since) % 6000 < 5000;
+    if (pause !== paused) workers.setIngestPaused((paused = pause));
+  }, 50);
+  timer.unref();
+  return timer;
 }
 
 async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverHandle | undefined) {

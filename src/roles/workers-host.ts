@@ -55,6 +55,9 @@ export async function startWorkersThread(cfg: FionaConfig, log: Logger, queues: 
   return {
     queues: started,
     status: () => (exited ? lastStatus.map((s) => ({ ...s, running: false })) : lastStatus),
+    setIngestPaused(paused) {
+      if (!exited) thread.postMessage({ type: paused ? "pause" : "resume", id: -1 });
+    },
     async close() {
       clearInterval(poll);
       closing = true;

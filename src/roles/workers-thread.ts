@@ -13,8 +13,9 @@ const log = createLogger(cfg.log.level);
 
 try {
   const workers = await startWorkers(cfg, log, queues);
-  parentPort!.on("message", (msg: { type: "status" | "close"; id: number }) => {
-    if (msg.type === "status") parentPort!.postMessage({ id: msg.id, status: workers.status() });
+  parentPort!.on("message", (msg: { type: "status" | "close" | "pause" | "resume"; id: number }) => {
+    if (msg.type === "pause" || msg.type === "resume") workers.setIngestPaused(msg.type === "pause");
+    else if (msg.type === "status") parentPort!.postMessage({ id: msg.id, status: workers.status() });
     else void workers.close().then(() => parentPort!.postMessage({ id: msg.id, closed: true }));
   });
   parentPort!.postMessage({ ready: true, queues: workers.queues });

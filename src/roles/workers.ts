@@ -28,6 +28,8 @@ export interface WorkerStatus {
 export interface WorkersHandle {
   queues: QueueName[];
   status(): WorkerStatus[];
+  /** Pause or resume taking ingest jobs (active ones finish); see yieldToReceiver in run.ts. */
+  setIngestPaused(paused: boolean): void;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,12 @@ export async function startWorkers(
   return {
     queues: workers.map((w) => w.queue),
     status: () => workers.map(({ queue, worker }) => ({ queue, running: worker.isRunning(), paused: worker.isPaused() })),
+    setIngestPaused(paused) {
+      const ingest = workers.find((w) => w.queue === QUEUES.ingest)?.worker;
+      if (!ingest) return;
+      if (paused) void ingest.pause(true);
+      else ingest.resume();
+    },
     async close() {
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));

@@ -24,16 +24,16 @@ export class DeidPool {
   private readonly backlog: Array<{ task: DeidFilesTask; p: Pending }> = [];
   private readonly inflight = new Map<Worker, { id: number; p: Pending }>();
   private nextId = 0;
+  private readonly built: boolean;
 
   constructor(
     private readonly log: Logger,
-    threads = availableParallelism(),
+    private readonly threads = availableParallelism(),
   ) {
-    if (!existsSync(WORKER_FILE)) {
+    this.built = existsSync(WORKER_FILE);
+    if (!this.built) {
       log.warn({ worker: WORKER_FILE }, "de-identification worker not built (npm run build); running on the main thread");
-      return;
     }
-    for (let i = 0; i < threads; i++) this.spawn();
   }
 
   private spawn(): void {
@@ -67,7 +67,9 @@ export class DeidPool {
   }
 
   private runChunk(task: DeidFilesTask): Promise<DeidFilesResult> {
-    if (this.workers.length === 0) return Promise.resolve().then(() => deidentifyFiles(task));
+    if (!this.built) return Promise.resolve().then(() => deidentifyFiles(task));
+    // Threads start with the first transfer: a receiving-only site never pays their memory.
+    while (this.workers.length < this.threads) this.spawn();
     return new Promise((resolve, reject) => {
       this.backlog.push({ task, p: { resolve, reject } });
       const w = this.idle.pop();

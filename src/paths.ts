@@ -50,6 +50,8 @@ export class SitePaths {
 /** Make an arbitrary string (PatientID, description) safe as one path component. */
 export function safePathComponent(value: string, fallback = "unknown"): string {
   const cleaned = value
+    // Control characters are path hazards too (NUL truncates, newlines break logs).
+    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f/\\:*?"<>|]/g, "_")
     .trim()
     .replace(/^\.+/, "_");

@@ -30,11 +30,20 @@ const fiona = spawn(process.execPath, ["bin/fiona.js", "start"], {
   stdio: ["ignore", "ignore", "inherit"],
 });
 const api = `http://127.0.0.1:${httpPort}/api/studies`;
-await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok, "ready", 30_000);
+await waitFor(
+  async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok,
+  "ready",
+  30_000,
+);
 
 const extra: number[] = [];
 for (let i = 0; i < STUDIES; i++) {
-  const study = generateStudy({ outDir: path.join(root, `s${i}`), seed: `arrival-${i}`, series: 2, instancesPerSeries: 20 });
+  const study = generateStudy({
+    outDir: path.join(root, `s${i}`),
+    seed: `arrival-${i}`,
+    series: 2,
+    instancesPerSeries: 20,
+  });
   execFileSync("storescu", ["-aec", "FIONA", "+sd", "+r", "127.0.0.1", String(port), study.dir], {
     env: { ...process.env, TCP_NODELAY: "1" },
   });
@@ -42,7 +51,9 @@ for (let i = 0; i < STUDIES; i++) {
   await waitFor(
     async () => {
       const list = (await (await fetch(api)).json()) as Array<{ studyInstanceUid: string; status: string }>;
-      return list.some((s) => s.studyInstanceUid === study.studyInstanceUid && s.status === "arrived") || undefined;
+      return (
+        list.some((s) => s.studyInstanceUid === study.studyInstanceUid && s.status === "arrived") || undefined
+      );
     },
     "arrival",
     60_000,

@@ -6,7 +6,15 @@
  * Run: npm run bench:ingest  (builds first; needs Redis, dcmtk, optionally Orthanc)
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateStudy } from "../../test/support/generate.js";
@@ -58,7 +66,10 @@ function seriesFilesIngested(dataDir: string): number {
   try {
     for (const f of readdirSync(dir)) {
       if (!f.endsWith(".json")) continue;
-      const j = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as { NumFiles?: string; ClassifyType?: string[] };
+      const j = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as {
+        NumFiles?: string;
+        ClassifyType?: string[];
+      };
       if (j.ClassifyType) n += Number(j.NumFiles ?? 0);
     }
   } catch {
@@ -89,10 +100,21 @@ async function runFiona(parallel: boolean): Promise<FionaRun> {
     stdio: ["ignore", "ignore", "inherit"],
   });
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok, "FIONA ready", 30_000);
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok,
+      "FIONA ready",
+      30_000,
+    );
     const t0 = performance.now();
-    const receiveMs = parallel ? await timeParallelStorescu(seriesDirs, port, "FIONA") : timeStorescu(study.dir, port, "FIONA");
-    await waitFor(() => seriesFilesIngested(dataDir) === FILES || undefined, "every file ingested", 120_000, 10);
+    const receiveMs = parallel
+      ? await timeParallelStorescu(seriesDirs, port, "FIONA")
+      : timeStorescu(study.dir, port, "FIONA");
+    await waitFor(
+      () => seriesFilesIngested(dataDir) === FILES || undefined,
+      "every file ingested",
+      120_000,
+      10,
+    );
     const ingestedMs = performance.now() - t0;
     return { receiveMs, ingestedMs, peakRssMb: peakRssMb(child.pid!) };
   } finally {
@@ -104,12 +126,17 @@ async function runFiona(parallel: boolean): Promise<FionaRun> {
   }
 }
 
-async function timePeer(start: (dir: string) => Promise<Peer | undefined>, parallel: boolean): Promise<number | undefined> {
+async function timePeer(
+  start: (dir: string) => Promise<Peer | undefined>,
+  parallel: boolean,
+): Promise<number | undefined> {
   const dir = mkdtempSync(path.join(root, "peer-"));
   const peer = await start(dir);
   if (!peer) return undefined;
   try {
-    return parallel ? await timeParallelStorescu(seriesDirs, peer.port, peer.aet) : timeStorescu(study.dir, peer.port, peer.aet);
+    return parallel
+      ? await timeParallelStorescu(seriesDirs, peer.port, peer.aet)
+      : timeStorescu(study.dir, peer.port, peer.aet);
   } finally {
     await peer.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -31,7 +31,10 @@ export async function timeParallelStorescu(dirs: string[], port: number, calledA
     dirs.map(
       (dir) =>
         new Promise<void>((resolve, reject) => {
-          const c = spawn("storescu", storescuArgs(dir, port, calledAe), { env: NODELAY_ENV, stdio: "ignore" });
+          const c = spawn("storescu", storescuArgs(dir, port, calledAe), {
+            env: NODELAY_ENV,
+            stdio: "ignore",
+          });
           c.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`storescu exited ${code}`))));
         }),
     ),

@@ -5,7 +5,10 @@ import { connectProducer } from "../queues/connection.js";
 import { getQueueCounts } from "../queues/counts.js";
 import { StudyRegistry, type StudyEntry } from "../registry/studies.js";
 
-async function withRedis<T>(cfg: FionaConfig, fn: (r: Awaited<ReturnType<typeof connectProducer>>) => Promise<T>) {
+async function withRedis<T>(
+  cfg: FionaConfig,
+  fn: (r: Awaited<ReturnType<typeof connectProducer>>) => Promise<T>,
+) {
   const redis = await connectProducer(cfg.redis.url);
   try {
     return await fn(redis);

@@ -15,7 +15,9 @@ export function configFrom(opts: GlobalOptions): FionaConfig {
 const program = new Command()
   .name("fiona")
   .description("FIONA research-imaging edge appliance: receive, classify, pseudonymize and forward DICOM")
-  .addOption(new Option("-c, --config <file>", "configuration file (default: $FIONA_CONFIG or ./fiona.config.json)"))
+  .addOption(
+    new Option("-c, --config <file>", "configuration file (default: $FIONA_CONFIG or ./fiona.config.json)"),
+  )
   .showHelpAfterError();
 
 registerCommands(program);

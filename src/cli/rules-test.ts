@@ -14,7 +14,9 @@ export async function rulesTest(cfg: FionaConfig, file: string, o: { rules?: str
   for (const d of report) {
     console.log(`${d.matched ? "MATCH" : "  no "} ${d.type}${d.id ? ` (${d.id})` : ""}`);
     for (const e of d.entries) {
-      console.log(`        ${e.pass ? "pass" : "FAIL"} ${e.tag} ${e.operator} ${JSON.stringify(e.expected)} <- ${JSON.stringify(e.value)}`);
+      console.log(
+        `        ${e.pass ? "pass" : "FAIL"} ${e.tag} ${e.operator} ${JSON.stringify(e.expected)} <- ${JSON.stringify(e.value)}`,
+      );
     }
   }
 }

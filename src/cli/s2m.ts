@@ -23,14 +23,34 @@ async function countFiles(dir: string): Promise<number> {
  * storescu so the bytes go out unchanged. Exits non-zero when any file was refused.
  */
 export async function s2m(cfg: FionaConfig, target: string, o: S2mOptions): Promise<void> {
-  const dir = isPathSafeUid(target) ? new SitePaths(cfg.dataDir).archiveStudyDir(target) : path.resolve(target);
+  const dir = isPathSafeUid(target)
+    ? new SitePaths(cfg.dataDir).archiveStudyDir(target)
+    : path.resolve(target);
   const stat = await fs.stat(dir).catch(() => undefined);
   if (!stat?.isDirectory()) throw new Error(`${target}: no such folder or archived study`);
   const total = await countFiles(dir);
-  const bar = new SingleBar({ format: "s2m [{bar}] {value}/{total} files", stream: process.stderr }, Presets.legacy);
+  const bar = new SingleBar(
+    { format: "s2m [{bar}] {value}/{total} files", stream: process.stderr },
+    Presets.legacy,
+  );
   bar.start(total, 0);
-  const args = ["-v", "-nh", "+sd", "+r", "-aet", o.callingAe, "-aec", cfg.aeTitle, o.host, String(o.port ?? cfg.dicomPort), dir];
-  const child = spawn("storescu", args, { env: { ...process.env, TCP_NODELAY: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  const args = [
+    "-v",
+    "-nh",
+    "+sd",
+    "+r",
+    "-aet",
+    o.callingAe,
+    "-aec",
+    cfg.aeTitle,
+    o.host,
+    String(o.port ?? cfg.dicomPort),
+    dir,
+  ];
+  const child = spawn("storescu", args, {
+    env: { ...process.env, TCP_NODELAY: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let sent = 0;
   let failed = 0;
   let carry = "";

@@ -22,7 +22,12 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
   const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
   try {
     const started = await startTransfer(
-      { cfg, paths: new SitePaths(cfg.dataDir), flow, transfers: new TransferRegistry(redis, cfg.redis.prefix) },
+      {
+        cfg,
+        paths: new SitePaths(cfg.dataDir),
+        flow,
+        transfers: new TransferRegistry(redis, cfg.redis.prefix),
+      },
       {
         studyInstanceUid: studyUid,
         project: o.project,
@@ -60,13 +65,27 @@ export async function printTransfers(cfg: FionaConfig, json: boolean): Promise<v
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? dir, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? dir, e.name))
+    .sort();
 }
 
 /** `fiona deid`: pseudonymize a file or a folder offline, with a project's settings. */
-export async function deidOffline(cfg: FionaConfig, input: string, output: string, o: AssignOptions): Promise<void> {
+export async function deidOffline(
+  cfg: FionaConfig,
+  input: string,
+  output: string,
+  o: AssignOptions,
+): Promise<void> {
   const project = validateRequest(
-    { studyInstanceUid: "1.2", project: o.project, participant: o.participant, event: o.event, requestedBy: "cli" },
+    {
+      studyInstanceUid: "1.2",
+      project: o.project,
+      participant: o.participant,
+      event: o.event,
+      requestedBy: "cli",
+    },
     cfg.projects,
   );
   if (!cfg.secret) throw new Error("no site secret configured (secret in the config file, or FIONA_SECRET)");
@@ -75,12 +94,19 @@ export async function deidOffline(cfg: FionaConfig, input: string, output: strin
   const r = deidentifyFiles({
     files,
     outDir: output,
-    ctx: { project: deidSettings(project), participant: o.participant, ...(o.event !== undefined ? { event: o.event } : {}), secret: cfg.secret },
+    ctx: {
+      project: deidSettings(project),
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      secret: cfg.secret,
+    },
   });
   console.log(
     `${r.written} of ${files.length} files written to ${output}` +
       (Object.keys(r.dropped).length ? `; dropped ${JSON.stringify(r.dropped)}` : "") +
-      (r.refused.length ? `; refused ${r.refused.length} (${r.refused[0]!.file}: ${r.refused[0]!.reason})` : ""),
+      (r.refused.length
+        ? `; refused ${r.refused.length} (${r.refused[0]!.file}: ${r.refused[0]!.reason})`
+        : ""),
   );
   if (r.refused.length) process.exitCode = 1;
 }

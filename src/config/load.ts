@@ -101,7 +101,8 @@ export function loadConfig(opts: LoadOptions = {}): FionaConfig {
     if (v !== undefined && v !== "") setPath(raw, keys, parse(v));
   }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file ?? "defaults and environment"));
+  if (!parsed.success)
+    throw new ConfigError(describeIssues(parsed.error, file ?? "defaults and environment"));
   const cfg = parsed.data;
   return { ...cfg, dataDir: path.resolve(cfg.dataDir) };
 }

@@ -10,7 +10,9 @@ export function isValidUid(value: unknown): value is string {
  * component. Some modalities emit leading zeros; they are harmless in a path, unlike "..", "/" or NUL.
  */
 export function isPathSafeUid(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && value.length <= 64 && /^[0-9]+(\.[0-9]+)*$/.test(value);
+  return (
+    typeof value === "string" && value.length > 0 && value.length <= 64 && /^[0-9]+(\.[0-9]+)*$/.test(value)
+  );
 }
 
 export class InvalidUidError extends Error {

@@ -18,7 +18,8 @@ export interface ArrivalDeps {
   log: Logger;
 }
 
-export type ArrivalResult = { fired: false; reason: string } | { fired: true; arrival: number; fileCount: number };
+export type ArrivalResult =
+  { fired: false; reason: string } | { fired: true; arrival: number; fileCount: number };
 
 /** Timer jitter allowance: a study quiet for quietMs minus this counts as quiet. */
 const TOLERANCE_MS = 25;
@@ -40,7 +41,13 @@ export async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): P
   const arrival = await deps.registry.recordArrival(uid, series);
   await deps.studyArrivedQueue.add(
     QUEUES.studyArrived,
-    { studyInstanceUid: uid, arrivedAt: new Date().toISOString(), arrival, seriesCount: series.length, fileCount },
+    {
+      studyInstanceUid: uid,
+      arrivedAt: new Date().toISOString(),
+      arrival,
+      seriesCount: series.length,
+      fileCount,
+    },
     { jobId: `${uid}-${arrival}` },
   );
   deps.log.info({ studyInstanceUid: uid, arrival, series: series.length, files: fileCount }, "study arrived");
@@ -65,7 +72,11 @@ export async function readSeriesEntries(paths: SitePaths, studyUid: string): Pro
       seriesInstanceUid: name.slice(0, -".json".length),
       seriesNumber: s.SeriesNumber === undefined ? undefined : String(s.SeriesNumber),
       seriesDescription: s.SeriesDescription === undefined ? undefined : String(s.SeriesDescription),
-      modality: Array.isArray(s.Modality) ? s.Modality.join("\\") : s.Modality === undefined ? undefined : String(s.Modality),
+      modality: Array.isArray(s.Modality)
+        ? s.Modality.join("\\")
+        : s.Modality === undefined
+          ? undefined
+          : String(s.Modality),
       classifyType: s.ClassifyType ?? [],
       numFiles: Number(s.NumFiles ?? 0),
     });

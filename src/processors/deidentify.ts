@@ -32,18 +32,24 @@ export function projectOf(cfg: FionaConfig, name: string): ProjectConfig {
 }
 
 export function siteSecret(cfg: FionaConfig): string {
-  if (!cfg.secret) throw new UnrecoverableError("no site secret configured (secret in the config file, or FIONA_SECRET)");
+  if (!cfg.secret)
+    throw new UnrecoverableError("no site secret configured (secret in the config file, or FIONA_SECRET)");
   return cfg.secret;
 }
 
 /** Pseudonymize one series into the outbox, in worker threads. */
-export async function processDeidentify(job: Job<SeriesTransferJob>, deps: DeidentifyDeps): Promise<DeidentifyResult> {
+export async function processDeidentify(
+  job: Job<SeriesTransferJob>,
+  deps: DeidentifyDeps,
+): Promise<DeidentifyResult> {
   const d = job.data;
   const project = projectOf(deps.cfg, d.project);
   const secret = siteSecret(deps.cfg);
   const dir = deps.paths.rawSeriesDir(d.studyInstanceUid, d.seriesInstanceUid);
   const files = (await fs.readdir(dir)).sort().map((f) => path.join(dir, f));
-  const summary = await readJsonIfExists<SeriesSummary>(deps.paths.seriesJson(d.studyInstanceUid, d.seriesInstanceUid));
+  const summary = await readJsonIfExists<SeriesSummary>(
+    deps.paths.seriesJson(d.studyInstanceUid, d.seriesInstanceUid),
+  );
   const outDir = deps.paths.outboxSeries(d.requestId, d.seriesInstanceUid);
   const r = await deps.pool.run({
     files,
@@ -73,4 +79,5 @@ export async function processDeidentify(job: Job<SeriesTransferJob>, deps: Deide
   };
 }
 
-export const deidentifyProcessor = (deps: DeidentifyDeps) => (job: Job<SeriesTransferJob>) => processDeidentify(job, deps);
+export const deidentifyProcessor = (deps: DeidentifyDeps) => (job: Job<SeriesTransferJob>) =>
+  processDeidentify(job, deps);

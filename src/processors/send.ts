@@ -36,7 +36,8 @@ export interface SendResult {
 
 function destinationFor(cfg: FionaConfig, project: string): Destination {
   const dest = projectOf(cfg, project).destination ?? cfg.researchPacs;
-  if (!dest) throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
+  if (!dest)
+    throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
   return dest;
 }
 
@@ -89,23 +90,29 @@ export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): 
                 sent++;
                 recorded.push(deps.redis.sadd(sentKey, file.sopInstanceUid));
               }
-              if (done % 50 === 0 || done === total) void job.updateProgress(Math.round((done / total) * 100));
+              if (done % 50 === 0 || done === total)
+                void job.updateProgress(Math.round((done / total) * 100));
             },
           },
         );
         await Promise.all(recorded);
         if (report.retryable > 0) {
-          throw new Error(`${report.retryable} of ${todo.length} files refused for now by ${report.destination}; will retry`);
+          throw new Error(
+            `${report.retryable} of ${todo.length} files refused for now by ${report.destination}; will retry`,
+          );
         }
         const firstFailure = report.files.find((f) => f.outcome.kind === "failure");
-        if (report.warnings) deps.log.warn({ requestId: d.requestId, warnings: report.warnings }, "stored with warnings");
+        if (report.warnings)
+          deps.log.warn({ requestId: d.requestId, warnings: report.warnings }, "stored with warnings");
         return {
           ...base,
           sent: report.succeeded + report.warnings,
           skipped,
           failed: report.failed,
           warnings: report.warnings,
-          ...(firstFailure ? { error: `${report.destination}: ${firstFailure.outcome.reason ?? "refused"}` } : {}),
+          ...(firstFailure
+            ? { error: `${report.destination}: ${firstFailure.outcome.reason ?? "refused"}` }
+            : {}),
         };
       } catch (e) {
         await Promise.all(recorded);

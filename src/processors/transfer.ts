@@ -32,10 +32,17 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
   };
   await deps.transfers.finishRun(job.data.requestId, result);
   deps.log.info(
-    { requestId: job.data.requestId, run: job.data.run, studyInstanceUid: job.data.studyInstanceUid, project: job.data.project, ...result },
+    {
+      requestId: job.data.requestId,
+      run: job.data.run,
+      studyInstanceUid: job.data.studyInstanceUid,
+      project: job.data.project,
+      ...result,
+    },
     "transfer finished",
   );
   return result;
 }
 
-export const transferProcessor = (deps: TransferDepsP) => (job: Job<TransferJob>) => processTransfer(job, deps);
+export const transferProcessor = (deps: TransferDepsP) => (job: Job<TransferJob>) =>
+  processTransfer(job, deps);

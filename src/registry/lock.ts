@@ -18,7 +18,12 @@ export interface LockOptions {
 }
 
 /** Run fn while holding a Redis lock on key: mutual exclusion across workers and processes. */
-export async function withLock<T>(redis: Redis, key: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+export async function withLock<T>(
+  redis: Redis,
+  key: string,
+  fn: () => Promise<T>,
+  opts: LockOptions = {},
+): Promise<T> {
   const prev = localTails.get(key) ?? Promise.resolve();
   const run = prev.catch(() => {}).then(() => withRedisLock(redis, key, fn, opts));
   const tail = run.catch(() => {});
@@ -30,7 +35,12 @@ export async function withLock<T>(redis: Redis, key: string, fn: () => Promise<T
   }
 }
 
-async function withRedisLock<T>(redis: Redis, key: string, fn: () => Promise<T>, opts: LockOptions): Promise<T> {
+async function withRedisLock<T>(
+  redis: Redis,
+  key: string,
+  fn: () => Promise<T>,
+  opts: LockOptions,
+): Promise<T> {
   const ttlMs = opts.ttlMs ?? 30_000;
   const token = randomUUID();
   const deadline = Date.now() + (opts.waitMs ?? ttlMs);

@@ -78,11 +78,7 @@ export class TransferRegistry {
       error: result.error ?? "",
     };
     if (result.pseudoStudyInstanceUid) fields.pseudoStudyInstanceUid = result.pseudoStudyInstanceUid;
-    await this.redis
-      .multi()
-      .hset(this.keys.transfer(id), fields)
-      .zadd(this.keys.transfers, now, id)
-      .exec();
+    await this.redis.multi().hset(this.keys.transfer(id), fields).zadd(this.keys.transfers, now, id).exec();
   }
 
   async get(id: string): Promise<TransferRecord | undefined> {

@@ -33,7 +33,12 @@ const HOW_TO_GET_REDIS =
  * Use the Redis at url; if none answers and url is local, start redis-server as a child process with the
  * production settings BullMQ needs (AOF on, noeviction), data under dataDir/redis.
  */
-export async function ensureRedis(url: string, dataDir: string, log: Logger, allowStart = true): Promise<RedisHandle> {
+export async function ensureRedis(
+  url: string,
+  dataDir: string,
+  log: Logger,
+  allowStart = true,
+): Promise<RedisHandle> {
   if (await redisAnswers(url)) return { url, owned: false, stop: async () => {} };
   const u = new URL(url);
   const local = ["127.0.0.1", "localhost", "::1", "[::1]"].includes(u.hostname);
@@ -46,8 +51,18 @@ export async function ensureRedis(url: string, dataDir: string, log: Logger, all
   const port = u.port || "6379";
   const child: ChildProcess = spawn(
     bin,
-    ["--port", port, "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec"]
-      .concat(["--maxmemory-policy", "noeviction", "--save", "", "--daemonize", "no"]),
+    [
+      "--port",
+      port,
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "everysec",
+    ].concat(["--maxmemory-policy", "noeviction", "--save", "", "--daemonize", "no"]),
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let exited = false;

@@ -21,14 +21,21 @@ export interface Running {
 
 /** Start the selected roles in this process and stop them in reverse order on SIGTERM/SIGINT. */
 export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger): Promise<Running> {
-  const redis: RedisHandle = await ensureRedis(cfg.redis.url, cfg.dataDir, log, !!sel.startRedis && cfg.redis.startLocal);
+  const redis: RedisHandle = await ensureRedis(
+    cfg.redis.url,
+    cfg.dataDir,
+    log,
+    !!sel.startRedis && cfg.redis.startLocal,
+  );
   const stops: Array<() => Promise<void>> = [() => redis.stop()];
   let workers: WorkersHandle | undefined;
   let receiver: ReceiverHandle | undefined;
   try {
     if (sel.workers?.length) {
       // With the receiver in this process, workers get a thread of their own.
-      workers = sel.receiver ? await startWorkersThread(cfg, log, sel.workers) : await startWorkers(cfg, log, sel.workers);
+      workers = sel.receiver
+        ? await startWorkersThread(cfg, log, sel.workers)
+        : await startWorkers(cfg, log, sel.workers);
       stops.push(() => workers!.close());
     }
     if (sel.receiver) {
@@ -95,7 +102,11 @@ async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverH
     const st = workers.status();
     checks.workers = { ok: st.every((w) => w.running && !w.paused), detail: st };
   }
-  if (receiver) checks.receiver = { ok: receiver.listening(), detail: { activeAssociations: receiver.activeAssociations() } };
+  if (receiver)
+    checks.receiver = {
+      ok: receiver.listening(),
+      detail: { activeAssociations: receiver.activeAssociations() },
+    };
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
 

@@ -12,9 +12,16 @@ const THREAD_FILE = fileURLToPath(new URL("../../dist/roles/workers-thread.js", 
  * Run the workers in a worker thread of this process (falls back to this thread when the compiled
  * entry is missing). The handle mirrors startWorkers', with status() answered from the last poll.
  */
-export async function startWorkersThread(cfg: FionaConfig, log: Logger, queues: QueueName[]): Promise<WorkersHandle> {
+export async function startWorkersThread(
+  cfg: FionaConfig,
+  log: Logger,
+  queues: QueueName[],
+): Promise<WorkersHandle> {
   if (!existsSync(THREAD_FILE)) {
-    log.warn({ file: THREAD_FILE }, "workers thread not built (npm run build); running workers on the main thread");
+    log.warn(
+      { file: THREAD_FILE },
+      "workers thread not built (npm run build); running workers on the main thread",
+    );
     return startWorkers(cfg, log, queues);
   }
   const thread = new Worker(THREAD_FILE, { workerData: { cfg, queues } });

@@ -59,7 +59,11 @@ export async function startWorkers(
   const rules = await watchRules(
     rulesFile,
     () => log.info({ rulesFile }, "classification rules reloaded"),
-    (err: Error) => log.error({ rulesFile, err: err.message }, "classification rules not reloaded, keeping the previous ones"),
+    (err: Error) =>
+      log.error(
+        { rulesFile, err: err.message },
+        "classification rules not reloaded, keeping the previous ones",
+      ),
   );
   const arrivalQueue = createQueue(QUEUES.arrival, connection, prefix);
   const studyArrivedQueue = createQueue(QUEUES.studyArrived, connection, prefix);
@@ -73,7 +77,12 @@ export async function startWorkers(
 
   const processors: Partial<Record<QueueName, { fn: Processor; concurrency: number }>> = {
     ingest: {
-      fn: ingestProcessor({ paths, seriesWriter, studyActivity: studyActivity(registry, arrivalQueue, quietMs), log }),
+      fn: ingestProcessor({
+        paths,
+        seriesWriter,
+        studyActivity: studyActivity(registry, arrivalQueue, quietMs),
+        log,
+      }),
       concurrency: cfg.ingest.concurrency,
     },
     arrival: {
@@ -104,7 +113,8 @@ export async function startWorkers(
 
   return {
     queues: workers.map((w) => w.queue),
-    status: () => workers.map(({ queue, worker }) => ({ queue, running: worker.isRunning(), paused: worker.isPaused() })),
+    status: () =>
+      workers.map(({ queue, worker }) => ({ queue, running: worker.isRunning(), paused: worker.isPaused() })),
     setIngestPaused(paused) {
       const ingest = workers.find((w) => w.queue === QUEUES.ingest)?.worker;
       if (!ingest) return;

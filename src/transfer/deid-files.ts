@@ -41,7 +41,8 @@ export function deidentifyFiles(task: DeidFilesTask): DeidFilesResult {
       result.dropped[out.dropped] = (result.dropped[out.dropped] ?? 0) + 1;
       continue;
     }
-    if (!isPathSafeUid(out.sopInstanceUid)) throw new Error("de-identified SOPInstanceUID is not a valid UID");
+    if (!isPathSafeUid(out.sopInstanceUid))
+      throw new Error("de-identified SOPInstanceUID is not a valid UID");
     const dest = path.join(task.outDir, `${out.sopInstanceUid}.dcm`);
     const tmp = `${dest}.${process.pid}.tmp`;
     writeFileSync(tmp, out.bytes);
@@ -59,7 +60,8 @@ export function mergeDeidResults(parts: DeidFilesResult[]): DeidFilesResult {
   for (const p of parts) {
     merged.written += p.written;
     merged.refused.push(...p.refused);
-    for (const [reason, n] of Object.entries(p.dropped)) merged.dropped[reason] = (merged.dropped[reason] ?? 0) + n;
+    for (const [reason, n] of Object.entries(p.dropped))
+      merged.dropped[reason] = (merged.dropped[reason] ?? 0) + n;
     merged.pseudoStudyInstanceUid ??= p.pseudoStudyInstanceUid;
     merged.pseudoSeriesInstanceUid ??= p.pseudoSeriesInstanceUid;
   }

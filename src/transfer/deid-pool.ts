@@ -32,7 +32,10 @@ export class DeidPool {
   ) {
     this.built = existsSync(WORKER_FILE);
     if (!this.built) {
-      log.warn({ worker: WORKER_FILE }, "de-identification worker not built (npm run build); running on the main thread");
+      log.warn(
+        { worker: WORKER_FILE },
+        "de-identification worker not built (npm run build); running on the main thread",
+      );
     }
   }
 
@@ -80,7 +83,8 @@ export class DeidPool {
   /** De-identify every file of task, in chunks spread over the threads. */
   async run(task: DeidFilesTask): Promise<DeidFilesResult> {
     const chunks: DeidFilesTask[] = [];
-    for (let i = 0; i < task.files.length; i += CHUNK) chunks.push({ ...task, files: task.files.slice(i, i + CHUNK) });
+    for (let i = 0; i < task.files.length; i += CHUNK)
+      chunks.push({ ...task, files: task.files.slice(i, i + CHUNK) });
     return mergeDeidResults(await Promise.all(chunks.map((c) => this.runChunk(c))));
   }
 

@@ -23,7 +23,10 @@ export interface StartedTransfer {
 /** Series of a study on disk (raw/<Study>/<Series>/). */
 export async function studySeries(paths: SitePaths, studyUid: string): Promise<string[]> {
   const entries = await fs.readdir(paths.rawStudyDir(studyUid), { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && isPathSafeUid(e.name)).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && isPathSafeUid(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 /**
@@ -39,7 +42,11 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
   const counts = await Promise.all(
     series.map(async (s) => (await fs.readdir(deps.paths.rawSeriesDir(r.studyInstanceUid, s))).length),
   );
-  const run = await deps.transfers.startRun(id, r, counts.reduce((a, b) => a + b, 0));
+  const run = await deps.transfers.startRun(
+    id,
+    r,
+    counts.reduce((a, b) => a + b, 0),
+  );
   const base: TransferJob = {
     requestId: id,
     run,

@@ -46,11 +46,19 @@ beforeAll(async () => {
     httpPort: await freePort(),
     arrival: { quietSeconds: 1 },
     secret: "cli-secret-0123456789",
-    projects: [{ name: "CLI", participantPattern: "CLI_[0-9]{3}", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: pacs.port } }],
+    projects: [
+      {
+        name: "CLI",
+        participantPattern: "CLI_[0-9]{3}",
+        destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: pacs.port },
+      },
+    ],
   });
   configFile = path.join(cfg.dataDir, "fiona.config.json");
   writeFileSync(configFile, JSON.stringify({ ...cfg, log: { level: "warn" } }));
-  fiona = spawn(process.execPath, ["bin/fiona.js", "--config", configFile, "start"], { stdio: ["ignore", "ignore", "pipe"] });
+  fiona = spawn(process.execPath, ["bin/fiona.js", "--config", configFile, "start"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   fiona.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   await waitFor(
     async () => (await fetch(`http://127.0.0.1:${cfg.httpPort}/readyz`).catch(() => undefined))?.ok,
@@ -72,16 +80,25 @@ describe("fiona start and the CLI", () => {
   });
 
   it("receives a study from storescu, files, classifies and lists it without patient identity", async () => {
-    await run("storescu", ["-aet", "SCANNER1", "-aec", "FIONA", "+sd", "+r", "127.0.0.1", String(cfg.dicomPort), study.dir], {
-      env: NODELAY,
-    });
+    await run(
+      "storescu",
+      ["-aet", "SCANNER1", "-aec", "FIONA", "+sd", "+r", "127.0.0.1", String(cfg.dicomPort), study.dir],
+      {
+        env: NODELAY,
+      },
+    );
     const studies = await waitFor(async () => {
       const list = JSON.parse(await cli("studies", "--json")) as StudyEntry[];
       return list[0]?.status === "arrived" ? list : undefined;
     }, "the study to arrive");
     expect(studies).toHaveLength(1);
     const s = studies[0]!;
-    expect(s).toMatchObject({ studyInstanceUid: study.studyInstanceUid, callingAe: "SCANNER1", calledAe: "FIONA", modalities: ["MR"] });
+    expect(s).toMatchObject({
+      studyInstanceUid: study.studyInstanceUid,
+      callingAe: "SCANNER1",
+      calledAe: "FIONA",
+      modalities: ["MR"],
+    });
     expect(s.series.map((x) => x.numFiles)).toEqual([5, 5]);
     const types = Object.fromEntries(s.series.map((x) => [x.seriesDescription, x.classifyType]));
     expect(types["t1_mprage_tra"]).toEqual(expect.arrayContaining(["MR", "axial"]));
@@ -95,7 +112,9 @@ describe("fiona start and the CLI", () => {
 
     const status = JSON.parse(await cli("status", "--json")) as Record<string, { failed: number }>;
     expect(status.ingest?.failed).toBe(0);
-    expect(Object.keys(status)).toEqual(expect.arrayContaining(["ingest", "arrival", "study-arrived", "send"]));
+    expect(Object.keys(status)).toEqual(
+      expect.arrayContaining(["ingest", "arrival", "study-arrived", "send"]),
+    );
   });
 
   it("explains the classification of one file", async () => {
@@ -118,7 +137,9 @@ describe("fiona start and the CLI", () => {
 
   it("assigns the study and reports the transfer", async () => {
     await expect(cli("assign", study.studyInstanceUid, "-p", "CLI", "-s", "bad")).rejects.toThrow(/pattern/);
-    expect(await cli("assign", study.studyInstanceUid, "-p", "CLI", "-s", "CLI_001")).toMatch(/2 series queued/);
+    expect(await cli("assign", study.studyInstanceUid, "-p", "CLI", "-s", "CLI_001")).toMatch(
+      /2 series queued/,
+    );
     const t = await waitFor(async () => {
       const l = JSON.parse(await cli("transfers", "--json")) as TransferRecord[];
       return l[0]?.status === "done" ? l[0] : undefined;

@@ -33,10 +33,18 @@ describe("fiona start without a running Redis", () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
     const f = await startFiona({ REDIS_URL: url });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${f.httpPort}/readyz`).catch(() => undefined))?.ok, "ready", 30_000, 100);
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${f.httpPort}/readyz`).catch(() => undefined))?.ok,
+      "ready",
+      30_000,
+      100,
+    );
     const r = new Redis(url);
     expect((await r.config("GET", "appendonly")) as string[]).toEqual(["appendonly", "yes"]);
-    expect((await r.config("GET", "maxmemory-policy")) as string[]).toEqual(["maxmemory-policy", "noeviction"]);
+    expect((await r.config("GET", "maxmemory-policy")) as string[]).toEqual([
+      "maxmemory-policy",
+      "noeviction",
+    ]);
     expect(((await r.config("GET", "dir")) as string[])[1]).toBe(path.join(f.dataDir, "redis"));
     r.disconnect();
     f.child.kill("SIGTERM");
@@ -49,6 +57,8 @@ describe("fiona start without a running Redis", () => {
     const port = await freePort();
     const f = await startFiona({ REDIS_URL: `redis://127.0.0.1:${port}`, PATH: "/nonexistent" });
     expect(await f.exited).toBe(1);
-    expect(f.stderr()).toMatch(/no Redis answers at 127\.0\.0\.1:\d+\. Install it \(Debian: apt-get install redis-server\)/);
+    expect(f.stderr()).toMatch(
+      /no Redis answers at 127\.0\.0\.1:\d+\. Install it \(Debian: apt-get install redis-server\)/,
+    );
   });
 });

@@ -56,9 +56,13 @@ describe("four parallel associations into one series, two workers", () => {
     });
     await Promise.all(
       dirs.map((dir, n) =>
-        run("storescu", ["-aet", `MOD${n}`, "-aec", "FIONA", "+sd", "127.0.0.1", String(receiver.port), dir], {
-          env: { ...process.env, TCP_NODELAY: "1" },
-        }),
+        run(
+          "storescu",
+          ["-aet", `MOD${n}`, "-aec", "FIONA", "+sd", "127.0.0.1", String(receiver.port), dir],
+          {
+            env: { ...process.env, TCP_NODELAY: "1" },
+          },
+        ),
       ),
     );
     const paths = new SitePaths(cfg.dataDir);
@@ -84,7 +88,10 @@ describe("four parallel associations into one series, two workers", () => {
     }, "ingest to drain");
     await q.close();
     conn.disconnect();
-    const final = JSON.parse(readFileSync(json, "utf8")) as { NumFiles: string; IncomingConnection: { AETitleCaller: string } };
+    const final = JSON.parse(readFileSync(json, "utf8")) as {
+      NumFiles: string;
+      IncomingConnection: { AETitleCaller: string };
+    };
     expect(final.NumFiles).toBe("120");
     expect(summary.NumFiles).toBe("120");
     expect(final.IncomingConnection.AETitleCaller).toMatch(/^MOD[0-3]$/);

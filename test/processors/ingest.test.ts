@@ -19,7 +19,8 @@ let paths: SitePaths;
 let redis: Redis;
 let workers: WorkersHandle[] = [];
 
-const receive = (study: GeneratedStudy, only?: (i: number) => boolean) => receiveLocally(cfg, redis, study, only);
+const receive = (study: GeneratedStudy, only?: (i: number) => boolean) =>
+  receiveLocally(cfg, redis, study, only);
 
 const readSeries = (study: string, series: string) =>
   JSON.parse(readFileSync(paths.seriesJson(study, series), "utf8")) as Record<string, unknown>;
@@ -75,7 +76,9 @@ describe("ingest", () => {
       const dir = paths.rawSeriesDir(study.studyInstanceUid, s.seriesInstanceUid);
       expect(readdirSync(dir).sort()).toEqual([...s.sopInstanceUids].sort());
       const link = readlinkSync(path.join(dir, s.sopInstanceUids[0]!));
-      expect(link).toBe(path.join(paths.archiveStudyDir(study.studyInstanceUid), `MR.${s.sopInstanceUids[0]}`));
+      expect(link).toBe(
+        path.join(paths.archiveStudyDir(study.studyInstanceUid), `MR.${s.sopInstanceUids[0]}`),
+      );
 
       const j = readSeries(study.studyInstanceUid, s.seriesInstanceUid);
       expect(j).toMatchObject({
@@ -155,7 +158,9 @@ describe("ingest", () => {
     expect(entry).toMatchObject({ status: "arrived", arrivals: 2, callingAe: "SCANNER1", calledAe: "FIONA" });
     expect(entry?.series.map((s) => s.numFiles)).toEqual([3, 3]);
     // The registry never holds patient identity.
-    const raw = JSON.stringify(await redis.hgetall(`${cfg.redis.prefix}:registry:study:${late.studyInstanceUid}`));
+    const raw = JSON.stringify(
+      await redis.hgetall(`${cfg.redis.prefix}:registry:study:${late.studyInstanceUid}`),
+    );
     expect(raw).not.toContain(late.phi.patientName);
     expect(raw).not.toContain(late.phi.patientId);
   });

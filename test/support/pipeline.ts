@@ -25,7 +25,13 @@ export async function receiveLocally(
     if (!only(i)) return;
     const dest = path.join(dir, `${study.modality}.${study.sopInstanceUids[i]}`);
     copyFileSync(f, dest);
-    jobs.push({ path: dest, callingAe, calledAe: "FIONA", peer: "127.0.0.1", receivedAt: new Date().toISOString() });
+    jobs.push({
+      path: dest,
+      callingAe,
+      calledAe: "FIONA",
+      peer: "127.0.0.1",
+      receivedAt: new Date().toISOString(),
+    });
   });
   const q = createQueue(QUEUES.ingest, redis, cfg.redis.prefix);
   await q.addBulk(jobs.map((data) => ({ name: QUEUES.ingest, data })));

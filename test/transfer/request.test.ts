@@ -3,10 +3,20 @@ import { projectSchema } from "../../src/config/schema.js";
 import { InvalidRequestError, requestId, validateRequest } from "../../src/transfer/request.js";
 
 const projects = [
-  projectSchema.parse({ name: "PROJ", participantPattern: "PROJ_[0-9]{4}", events: ["baseline", "followup"] }),
+  projectSchema.parse({
+    name: "PROJ",
+    participantPattern: "PROJ_[0-9]{4}",
+    events: ["baseline", "followup"],
+  }),
   projectSchema.parse({ name: "OPEN" }),
 ];
-const req = { studyInstanceUid: "1.2.3.4", project: "PROJ", participant: "PROJ_0001", event: "baseline", requestedBy: "t" };
+const req = {
+  studyInstanceUid: "1.2.3.4",
+  project: "PROJ",
+  participant: "PROJ_0001",
+  event: "baseline",
+  requestedBy: "t",
+};
 
 describe("transfer requests", () => {
   it("have one id per (study, project, participant, event)", () => {

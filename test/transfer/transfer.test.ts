@@ -111,7 +111,13 @@ const deps = () => ({ cfg, paths: new SitePaths(cfg.dataDir), flow, transfers })
 
 describe("pseudonymize and forward", () => {
   it("sends every image of an assigned study, pseudonymized, private tags removed", async () => {
-    const study = generateStudy({ outDir: tmp("gen"), seed: "xfer-1", series: 2, instancesPerSeries: 5, fileSize: 4096 });
+    const study = generateStudy({
+      outDir: tmp("gen"),
+      seed: "xfer-1",
+      series: 2,
+      instancesPerSeries: 5,
+      fileSize: 4096,
+    });
     await receiveLocally(cfg, redis, study);
     await arrivedStudy(study, 10);
     const before = readdirSync(pacs.dir).length;
@@ -137,10 +143,21 @@ describe("pseudonymize and forward", () => {
   });
 
   it("keeps private tags for a project that keeps them, and sends a repeated request once", async () => {
-    const study = generateStudy({ outDir: tmp("gen"), seed: "xfer-keep", series: 1, instancesPerSeries: 3, fileSize: 4096 });
+    const study = generateStudy({
+      outDir: tmp("gen"),
+      seed: "xfer-keep",
+      series: 1,
+      instancesPerSeries: 3,
+      fileSize: 4096,
+    });
     await receiveLocally(cfg, redis, study);
     await arrivedStudy(study, 3);
-    const req = { studyInstanceUid: study.studyInstanceUid, project: "KEEP", participant: "K1", requestedBy: "test" };
+    const req = {
+      studyInstanceUid: study.studyInstanceUid,
+      project: "KEEP",
+      participant: "K1",
+      requestedBy: "test",
+    };
     const before = readdirSync(pacs.dir).length;
     const first = await startTransfer(deps(), req);
     await finished(first.requestId, first.run);
@@ -155,7 +172,13 @@ describe("pseudonymize and forward", () => {
   });
 
   it("sends a late series to the same project automatically", async () => {
-    const study = generateStudy({ outDir: tmp("gen"), seed: "xfer-late", series: 2, instancesPerSeries: 4, fileSize: 4096 });
+    const study = generateStudy({
+      outDir: tmp("gen"),
+      seed: "xfer-late",
+      series: 2,
+      instancesPerSeries: 4,
+      fileSize: 4096,
+    });
     const firstSeries = (i: number) => i < 4;
     await receiveLocally(cfg, redis, study, firstSeries);
     await arrivedStudy(study, 4);
@@ -176,13 +199,24 @@ describe("pseudonymize and forward", () => {
     const pseudoSeries = new Set(
       received(pacs.dir)
         .slice(-8)
-        .map((f) => /\(0020,000e\) UI \[([0-9.]+)\]/.exec(execFileSync("dcmdump", ["-q", f], { encoding: "utf8" }))?.[1]),
+        .map(
+          (f) =>
+            /\(0020,000e\) UI \[([0-9.]+)\]/.exec(
+              execFileSync("dcmdump", ["-q", f], { encoding: "utf8" }),
+            )?.[1],
+        ),
     );
     expect(pseudoSeries.size).toBe(2);
   });
 
   it("retries while the destination is down and completes by itself when it is back", async () => {
-    const study = generateStudy({ outDir: tmp("gen"), seed: "xfer-down", series: 1, instancesPerSeries: 3, fileSize: 4096 });
+    const study = generateStudy({
+      outDir: tmp("gen"),
+      seed: "xfer-down",
+      series: 1,
+      instancesPerSeries: 3,
+      fileSize: 4096,
+    });
     await receiveLocally(cfg, redis, study);
     await arrivedStudy(study, 3);
     const started = await startTransfer(deps(), {

@@ -43,7 +43,9 @@ describe.skipIf(!existsSync(ORTHANC))("a worker killed mid-transfer", () => {
       secret: "crash-secret-0123456789",
       arrival: { quietSeconds: 1 },
       transfer: { backoffMs: 200, timeoutMs: 5000 },
-      projects: [{ name: "CRASH", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: orthanc.dicomPort } }],
+      projects: [
+        { name: "CRASH", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: orthanc.dicomPort } },
+      ],
     });
     configFile = path.join(cfg.dataDir, "fiona.config.json");
     writeFileSync(configFile, JSON.stringify({ ...cfg, log: { level: "error" } }));
@@ -57,12 +59,20 @@ describe.skipIf(!existsSync(ORTHANC))("a worker killed mid-transfer", () => {
   });
 
   it("is replaced, and the transfer completes with every file stored once", async () => {
-    const study = generateStudy({ outDir: tmp("gen"), seed: "crash", series: 1, instancesPerSeries: FILES, fileSize: 64 * 1024 });
+    const study = generateStudy({
+      outDir: tmp("gen"),
+      seed: "crash",
+      series: 1,
+      instancesPerSeries: FILES,
+      fileSize: 64 * 1024,
+    });
     let worker = workerProcess();
     await receiveLocally(cfg, redis, study);
     const paths = new SitePaths(cfg.dataDir);
     await waitFor(
-      () => readdirSync(paths.rawSeriesDir(study.studyInstanceUid, study.seriesInstanceUids[0]!)).length === FILES || undefined,
+      () =>
+        readdirSync(paths.rawSeriesDir(study.studyInstanceUid, study.seriesInstanceUids[0]!)).length ===
+          FILES || undefined,
       "ingest",
     );
     const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
@@ -74,7 +84,12 @@ describe.skipIf(!existsSync(ORTHANC))("a worker killed mid-transfer", () => {
     await flow.close();
 
     // Kill the worker while it is sending (some, not all, instances stored).
-    await waitFor(async () => ((await instancesInOrthanc()) >= 20 ? true : undefined), "first instances", 60_000, 20);
+    await waitFor(
+      async () => ((await instancesInOrthanc()) >= 20 ? true : undefined),
+      "first instances",
+      60_000,
+      20,
+    );
     worker.kill("SIGKILL");
     await new Promise((r) => worker.once("exit", r));
     const atKill = await instancesInOrthanc();
@@ -96,7 +111,9 @@ describe.skipIf(!existsSync(ORTHANC))("a worker killed mid-transfer", () => {
       expect(await redis.scard(transfers.sentKey(started.requestId))).toBe(FILES);
       // Files stored before the crash were skipped after it; only one in flight at the kill may go twice.
       const sendQueue = createQueue(QUEUES.send, redis, cfg.redis.prefix);
-      const job = await sendQueue.getJob(`${started.requestId}-${started.run}-${study.seriesInstanceUids[0]}-send`);
+      const job = await sendQueue.getJob(
+        `${started.requestId}-${started.run}-${study.seriesInstanceUids[0]}-send`,
+      );
       await sendQueue.close();
       const result = job?.returnvalue as SendResult;
       expect(result.skipped).toBeGreaterThanOrEqual(atKill - 1);

@@ -1,7 +1,6 @@
 // FIONA Assign page: plain JavaScript against the REST API under /api (see /api/openapi.json).
 // Everything shown is built with textContent (never innerHTML), so values from DICOM headers cannot
 // inject markup; the server's Content-Security-Policy allows only this file as script.
-/* global window, document, Node, fetch, setTimeout, clearTimeout, URLSearchParams -- browser globals (the lint config targets Node) */
 "use strict";
 
 (() => {

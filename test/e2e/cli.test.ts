@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -145,6 +145,20 @@ describe("fiona start and the CLI", () => {
       return l[0]?.status === "done" ? l[0] : undefined;
     }, "the transfer");
     expect(t).toMatchObject({ project: "CLI", participant: "CLI_001", filesSent: 10, filesFailed: 0 });
+  });
+
+  it("pseudonymizes a folder offline with fiona deid", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "fiona-cli-deid-"));
+    expect(await cli("deid", study.dir, out, "-p", "CLI", "-s", "CLI_002")).toMatch(/^10 of 10 files written/);
+    const files = readdirSync(out);
+    expect(files).toHaveLength(10);
+    for (const f of files) {
+      const bytes = readFileSync(path.join(out, f));
+      expect(bytes.includes(Buffer.from(study.phi.patientName))).toBe(false);
+      expect(bytes.includes(Buffer.from(study.phi.patientId))).toBe(false);
+      expect(bytes.includes(Buffer.from("CLI_002"))).toBe(true);
+    }
+    await expect(cli("deid", study.dir, out, "-p", "CLI", "-s", "nope")).rejects.toThrow(/pattern/);
   });
 
   it("prints the effective configuration with the secret redacted", async () => {

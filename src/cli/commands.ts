@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { analyzeCommand, cancelAnalysisCommand, type AnalyzeOptions } from "../analysis/cli.js";
 import { redactConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { ALL_QUEUES, type QueueName } from "../queues/index.js";
@@ -8,6 +9,7 @@ import { configFrom, type GlobalOptions } from "./main.js";
 import { printStatus, printStudies } from "./inspect.js";
 import { rulesTest } from "./rules-test.js";
 import { s2m } from "./s2m.js";
+import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
 
 function parseQueues(list: string | undefined): QueueName[] {
@@ -87,6 +89,19 @@ export function registerCommands(program: Command): void {
     .option("--json", "machine-readable output")
     .action(async (o: { json?: boolean }) => printTransfers(cfg(), !!o.json));
   program
+    .command("export")
+    .description(
+      "build a ZIP export of a study (DEFAULT, PURE or NIFTI layout); optionally upload it by SFTP",
+    )
+    .argument("<StudyInstanceUID>")
+    .requiredOption("-p, --project <name>", "project")
+    .requiredOption("-s, --participant <id>", "participant pseudonym")
+    .option("-e, --event <name>", "event")
+    .option("-l, --layout <layout>", "DEFAULT, PURE or NIFTI", "DEFAULT")
+    .option("--noassign", "pseudonymize the quarantine study now, even if it was transferred")
+    .option("--upload <destination>", "then upload it to this exports.sftp destination")
+    .action(async (uid: string, o: ExportCliOptions) => exportCli(cfg(), uid, o));
+  program
     .command("deid")
     .description("pseudonymize a file or folder offline with a project's settings")
     .argument("<in>")
@@ -95,6 +110,20 @@ export function registerCommands(program: Command): void {
     .requiredOption("-s, --participant <id>", "participant pseudonym")
     .option("-e, --event <name>", "event")
     .action(async (input: string, out: string, o: AssignOptions) => deidOffline(cfg(), input, out, o));
+  program
+    .command("analyze")
+    .description("run an analysis job (analysis.jobs) over a received study, pseudonymized for a project")
+    .argument("<StudyInstanceUID>")
+    .requiredOption("-j, --job <name>", "analysis job name")
+    .requiredOption("-p, --project <name>", "project")
+    .requiredOption("-s, --participant <id>", "participant pseudonym")
+    .option("-e, --event <name>", "event")
+    .action(async (uid: string, o: AnalyzeOptions) => analyzeCommand(cfg(), uid, o));
+  program
+    .command("analyze-cancel")
+    .description("stop a running analysis job")
+    .argument("<jobId>")
+    .action(async (id: string) => cancelAnalysisCommand(cfg(), id));
   const rules = program.command("rules").description("classification rules");
   rules
     .command("test")
@@ -109,6 +138,24 @@ export function registerCommands(program: Command): void {
     .description("validate the configuration and print the effective values (secrets redacted)")
     .action(() => {
       console.log(JSON.stringify(redactConfig(cfg()), null, 2));
+    });
+  program
+    .command("dev")
+    .description("development helpers")
+    .command("redcap")
+    .description(
+      "run a REDCap API simulator with FIONA's projects (Incoming, Routing, … and one per configured project)",
+    )
+    .option("--port <port>", "port to listen on", "8090")
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--ban-threshold <n>", "calls per minute from one IP before it is banned (0: never)", "600")
+    .action(async (o: { port: string; host: string; banThreshold: string }) => {
+      const { runRedcapSimulatorCli } = await import("../redcap/dev.js");
+      await runRedcapSimulatorCli({
+        port: Number(o.port),
+        host: o.host,
+        banThreshold: Number(o.banThreshold),
+      });
     });
   program
     .command("hash-password")

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
+import { exportsSchema } from "../export/config.js";
 import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
 import { isValidPyPattern } from "../routing/rules.js";
 import { isPasswordHash } from "../web/password.js";
@@ -61,6 +63,53 @@ export const projectSchema = projectDeidSchema.extend({
   destination: destination.optional(),
   autoId: autoIdSchema.optional(),
 });
+
+/** A REDCap project's API token (32 hex characters for a project token); also FIONA_REDCAP_TOKEN_<NAME>. */
+const redcapProjectSchema = z
+  .object({
+    token: z
+      .string()
+      .regex(/^[A-Za-z0-9]{1,128}$/, "a REDCap API token is letters and digits only")
+      .optional(),
+  })
+  .strict();
+
+/**
+ * REDCap integration (src/redcap). Tokens come from here or from the environment
+ * (FIONA_REDCAP_TOKEN_INCOMING, _ROUTING, _COUPLING, _DATA_TRANSFER_PROJECTS, _AUTO_ID,
+ * FIONA_REDCAP_TOKEN_PROJECT_<PROJECT>); the environment wins. Tokens never enter logs or job data.
+ */
+export const redcapSchema = z
+  .object({
+    /** The API endpoint, ending in /api/ (REDCap redirects other forms, turning the POST into a GET). */
+    url: z
+      .string()
+      .url()
+      .refine((u) => /\/api\/$/.test(u), "the REDCap API URL ends in /api/"),
+    /** PEM file of an extra CA to trust (TLS verification stays on). */
+    ca: z.string().min(1).optional(),
+    /** API calls per minute for all workers together (REDCap bans an IP above 600/min by default). */
+    rateLimitPerMinute: z.number().int().min(1).max(6000).default(300),
+    /** Per-call timeout. */
+    timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** Retries of one call on 5xx, timeouts and network errors before the job's own backoff takes over. */
+    retries: z.number().int().min(0).max(10).default(2),
+    /** How often transfer requests are pulled from Incoming (and tables from REDCap). */
+    syncIntervalSeconds: z.number().int().min(5).max(86_400).default(60),
+    projects: z
+      .object({
+        incoming: redcapProjectSchema.optional(),
+        routing: redcapProjectSchema.optional(),
+        coupling: redcapProjectSchema.optional(),
+        dataTransferProjects: redcapProjectSchema.optional(),
+        autoId: redcapProjectSchema.optional(),
+        /** Per research project REDCap (participant records with an `imaging` repeat), by FIONA project name. */
+        perProject: z.record(z.string().min(1), redcapProjectSchema).default({}),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -232,6 +281,12 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** REDCap integration; absent = no REDCap stages. */
+    redcap: redcapSchema.optional(),
+    /** Analysis jobs: algorithms run over project data, results sent back (src/analysis). */
+    analysis: analysisSchema.default({}),
+    /** ZIP/NIfTI exports, their SFTP destinations and their cleanup (src/export, src/sftp). */
+    exports: exportsSchema.default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -246,6 +301,7 @@ export type ProjectConfig = z.infer<typeof projectSchema>;
 export type Destination = z.infer<typeof destination>;
 export type RoutingRuleConfig = z.infer<typeof routingRuleSchema>;
 export type AutoIdConfig = z.infer<typeof autoIdSchema>;
+export type RedcapConfig = z.infer<typeof redcapSchema>;
 
 /** The de-identification part of a project, as the engine takes it. */
 export function deidSettings(project: ProjectConfig): ProjectDeid {

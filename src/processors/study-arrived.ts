@@ -1,7 +1,8 @@
-import type { Job } from "bullmq";
+import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import { triggerAnalyses, type AnalysisQueue } from "../analysis/trigger.js";
 import type { Logger } from "../log.js";
-import type { StudyArrivedJob } from "../queues/index.js";
+import type { RedcapPushJob, StudyArrivedJob } from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
 import { createRoutingDeps, pruneRouting, routeStudy, type RoutingDeps } from "../routing/apply.js";
 import { startTransfer, type TransferDeps } from "../transfer/start.js";
@@ -14,6 +15,10 @@ export interface StudyArrivedDeps extends TransferDeps {
    * configuration on the flow producer's Redis connection.
    */
   routing?: RoutingDeps;
+  /** Set when REDCap is configured: the study is pushed to Incoming after routing. */
+  redcapPush?: Queue<RedcapPushJob>;
+  /** Set by the workers: analysis jobs triggered by the called AE title or a project's arrivals are queued. */
+  analysisQueue?: AnalysisQueue;
 }
 
 /** Expired quarantine entries and coupling rows are pruned by arrivals, at most this often per process. */
@@ -77,6 +82,19 @@ export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: Study
     if (pruned.studies || pruned.couplingRows)
       deps.log.info(pruned, "expired quarantine entries and coupling rows pruned");
   }
+
+  if (deps.redcapPush)
+    await deps.redcapPush.add(
+      "incoming-study",
+      { redcapProject: "incoming", kind: "incoming-study", studyInstanceUid: uid },
+      { jobId: `incoming-${uid}-${job.data.arrival}` },
+    );
+
+  if (deps.analysisQueue)
+    await triggerAnalyses({ ...deps, queue: deps.analysisQueue }, uid, job.data.fileCount).catch(
+      (e: unknown) =>
+        deps.log.warn({ studyInstanceUid: uid, err: (e as Error).message }, "analysis jobs not queued"),
+    );
 
   return {
     reruns: runs.length,

@@ -1,12 +1,14 @@
-import type { Job } from "bullmq";
+import type { Job, Queue } from "bullmq";
 import type { Logger } from "../log.js";
-import type { TransferJob } from "../queues/index.js";
+import type { RedcapPushJob, TransferJob } from "../queues/index.js";
 import type { RunResult, TransferRegistry } from "../registry/transfers.js";
 import type { SendResult } from "./send.js";
 
 export interface TransferDepsP {
   transfers: TransferRegistry;
   log: Logger;
+  /** Set when REDCap is configured: the result is written back to the request row in Incoming. */
+  redcapPush?: Queue<RedcapPushJob>;
 }
 
 /** Parent of a transfer run: every series job has finished (or failed for good); record the result. */
@@ -41,6 +43,18 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
     },
     "transfer finished",
   );
+  if (deps.redcapPush)
+    await deps.redcapPush.add(
+      "transfer-result",
+      {
+        redcapProject: "incoming",
+        kind: "transfer-result",
+        studyInstanceUid: job.data.studyInstanceUid,
+        requestId: job.data.requestId,
+        run: job.data.run,
+      },
+      { jobId: `result-${job.data.requestId}-${job.data.run}` },
+    );
   return result;
 }
 

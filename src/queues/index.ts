@@ -18,6 +18,16 @@ export const QUEUES = {
   deidentify: "deidentify",
   /** Child: send one pseudonymized series to the research PACS over one association. */
   send: "send",
+  /** Write to REDCap: an arrived study into Incoming, a transfer result back to its request. */
+  redcapPush: "redcap-push",
+  /** Read from REDCap: transfer requests created there (repeatable, every redcap.syncIntervalSeconds). */
+  redcapSync: "redcap-sync",
+  /** Run an analysis job (container or local algorithm) over a study and send its results back. */
+  analysis: "analysis",
+  /** Build one export archive (ZIP of a layout, or NIfTI) into the exports folder. */
+  export: "export",
+  /** Upload one finished export to an SFTP destination. */
+  sftp: "sftp",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -62,6 +72,48 @@ export interface SeriesTransferJob extends TransferJob {
   seriesInstanceUid: string;
 }
 
+/**
+ * REDCap jobs carry the REDCap project's configuration *name* ("incoming", "project:<NAME>", …); the
+ * token is looked up at run time and never stored in job data.
+ */
+export interface RedcapPushJob {
+  redcapProject: string;
+  kind: "incoming-study" | "transfer-result";
+  studyInstanceUid: string;
+  requestId?: string;
+  run?: number;
+}
+
+/** An analysis job (src/analysis): identifiers only; the participant is a pseudonym. */
+export interface AnalysisJob {
+  /** Name of the job definition (analysis.jobs[].name). */
+  job: string;
+  studyInstanceUid: string;
+  project: string;
+  participant: string;
+  event?: string;
+  trigger: "manual" | "called-ae" | "arrival";
+  /** Set (e.g. by editing the job data in Bull Board) to cancel a running job. */
+  cancel?: boolean;
+}
+
+export interface RedcapSyncJob {
+  redcapProject: string;
+  kind: "pull-transfers";
+}
+
+/**
+ * Build an export whose record (src/export/store.ts) already holds the request, or (repeatable,
+ * src/schedules/clear-exports.ts) clear old temp folders and the oldest exports of a full disk.
+ */
+export type ExportJob = { kind?: "build"; exportId: string } | { kind: "clear-exports" };
+
+/** Upload an export to exports.sftp[destination]. */
+export interface SftpJob {
+  exportId: string;
+  destination: string;
+}
+
 export interface JobPayloads {
   ingest: IngestJob;
   arrival: ArrivalJob;
@@ -69,6 +121,11 @@ export interface JobPayloads {
   transfer: TransferJob;
   deidentify: SeriesTransferJob;
   send: SeriesTransferJob;
+  "redcap-push": RedcapPushJob;
+  "redcap-sync": RedcapSyncJob;
+  analysis: AnalysisJob;
+  export: ExportJob;
+  sftp: SftpJob;
 }
 
 const retainBounded = {
@@ -84,6 +141,18 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   deidentify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
   // Attempts and backoff of sends come from configuration (transfer.attempts, transfer.backoffMs).
   send: { attempts: 12, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  // 429 (IP ban), 400 and 403 fail at once (UnrecoverableError); 5xx and timeouts back off.
+  "redcap-push": {
+    attempts: 8,
+    backoff: { type: "exponential", delay: 5000, jitter: 0.5 },
+    ...retainBounded,
+  },
+  "redcap-sync": { attempts: 1, ...retainBounded },
+  // An algorithm is not re-run on failure (time limit, rejected output); retry from Bull Board.
+  analysis: { attempts: 1, ...retainBounded },
+  export: { attempts: 2, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
+  // Each attempt already retries dropped connections (exports.sftp.<dest>.attempts).
+  sftp: { attempts: 3, backoff: { type: "exponential", delay: 30_000, jitter: 0.5 }, ...retainBounded },
 };
 
 export type TypedQueue<N extends QueueName> = Queue<JobPayloads[N], unknown, string>;

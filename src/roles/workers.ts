@@ -9,10 +9,17 @@ import { arrivalProcessor } from "../processors/arrival.js";
 import { deidentifyProcessor } from "../processors/deidentify.js";
 import { ingestProcessor, studyActivity } from "../processors/ingest.js";
 import { sendProcessor } from "../processors/send.js";
+import { analysisProcessor } from "../processors/analysis.js";
+import { redcapPushProcessor } from "../processors/redcap-push.js";
+import { redcapSyncProcessor } from "../processors/redcap-sync.js";
 import { studyArrivedProcessor } from "../processors/study-arrived.js";
 import { transferProcessor } from "../processors/transfer.js";
+import { exportProcessor } from "../processors/export.js";
+import { sftpProcessor } from "../processors/sftp.js";
+import { scheduleClearExports } from "../schedules/clear-exports.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
+import { redcapToken } from "../redcap/client.js";
 import { StudyRegistry } from "../registry/studies.js";
 import { TransferRegistry } from "../registry/transfers.js";
 import { DeidPool } from "../transfer/deid-pool.js";
@@ -41,6 +48,9 @@ export const PROCESSED_QUEUES: QueueName[] = [
   QUEUES.transfer,
   QUEUES.deidentify,
   QUEUES.send,
+  QUEUES.analysis,
+  QUEUES.export,
+  QUEUES.sftp,
 ];
 
 export async function startWorkers(
@@ -50,6 +60,10 @@ export async function startWorkers(
 ): Promise<WorkersHandle> {
   const unknown = only.filter((q) => !ALL_QUEUES.includes(q));
   if (unknown.length) throw new Error(`unknown queue(s): ${unknown.join(", ")}`);
+  // With REDCap configured, the workers of the pipeline also run the REDCap stages.
+  const redcapCfg = cfg.redcap;
+  if (redcapCfg && (only.includes(QUEUES.studyArrived) || only.includes(QUEUES.transfer)))
+    only = [...new Set([...only, QUEUES.redcapPush, QUEUES.redcapSync])];
   const connection = createRedis(cfg.redis.url, "worker");
   connection.on("error", (e) => log.warn({ err: e.message }, "redis connection error"));
   const prefix = cfg.redis.prefix;
@@ -73,7 +87,22 @@ export async function startWorkers(
   const transfers = new TransferRegistry(connection, prefix);
   const flow = new FlowProducer({ connection, prefix });
   const pool = only.includes(QUEUES.deidentify) ? new DeidPool(log, cfg.transfer.deidThreads) : undefined;
-  const transferDeps = { cfg, paths, flow, transfers, log };
+  const redcapQueues = redcapCfg
+    ? {
+        push: createQueue(QUEUES.redcapPush, connection, prefix),
+        sync: createQueue(QUEUES.redcapSync, connection, prefix),
+      }
+    : undefined;
+  const analysisQueue = createQueue(QUEUES.analysis, connection, prefix);
+  const transferDeps = {
+    cfg,
+    paths,
+    flow,
+    transfers,
+    log,
+    ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
+    analysisQueue,
+  };
 
   const processors: Partial<Record<QueueName, { fn: Processor; concurrency: number }>> = {
     ingest: {
@@ -90,10 +119,63 @@ export async function startWorkers(
       concurrency: 4,
     },
     "study-arrived": { fn: studyArrivedProcessor(transferDeps), concurrency: 4 },
-    transfer: { fn: transferProcessor({ transfers, log }), concurrency: 4 },
+    transfer: {
+      fn: transferProcessor({ transfers, log, ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}) }),
+      concurrency: 4,
+    },
     ...(pool ? { deidentify: { fn: deidentifyProcessor({ cfg, paths, pool }), concurrency: 2 } } : {}),
     send: { fn: sendProcessor({ cfg, redis: connection, prefix, transfers, log }), concurrency: 4 },
+    analysis: {
+      fn: analysisProcessor({
+        cfg,
+        paths,
+        log,
+        queue: analysisQueue,
+        ...(pool ? { pool } : {}),
+      }) as Processor,
+      concurrency: cfg.analysis.concurrency,
+    },
+    export: {
+      fn: exportProcessor({ cfg, paths, log, ...(pool ? { pool } : {}) }) as Processor,
+      concurrency: 2,
+    },
+    sftp: { fn: sftpProcessor({ cfg, log }) as Processor, concurrency: 2 },
   };
+  const limiters: Partial<Record<QueueName, { max: number; duration: number }>> = {};
+  if (redcapCfg && redcapQueues) {
+    const rcfg = { ...cfg, redcap: redcapCfg };
+    const stage = { cfg: rcfg, redis: connection, log, redcapQueues: [redcapQueues.push, redcapQueues.sync] };
+    processors["redcap-push"] = {
+      fn: redcapPushProcessor({ ...stage, paths, transfers, studies: registry }) as Processor,
+      concurrency: 4,
+    };
+    processors["redcap-sync"] = {
+      fn: redcapSyncProcessor({
+        ...stage,
+        paths,
+        flow,
+        transfers,
+        redcapPush: redcapQueues.push,
+      }) as Processor,
+      concurrency: 1,
+    };
+    // Job-level limit per queue; every call also passes the shared per-call limit (src/redcap/rate.ts).
+    const limiter = { max: redcapCfg.rateLimitPerMinute, duration: 60_000 };
+    limiters["redcap-push"] = limiter;
+    limiters["redcap-sync"] = limiter;
+    if (only.includes(QUEUES.redcapSync) && redcapToken(redcapCfg, "incoming"))
+      await redcapQueues.sync.upsertJobScheduler(
+        "redcap-pull-transfers",
+        { every: redcapCfg.syncIntervalSeconds * 1000 },
+        { name: "pull-transfers", data: { redcapProject: "incoming", kind: "pull-transfers" } },
+      );
+  }
+
+  if (only.includes(QUEUES.export)) {
+    const exportQueue = createQueue(QUEUES.export, connection, prefix);
+    await scheduleClearExports(cfg, exportQueue);
+    await exportQueue.close();
+  }
 
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
   for (const queue of only) {
@@ -102,7 +184,13 @@ export async function startWorkers(
       log.warn({ queue }, "no processor for this queue in this release; not starting a worker");
       continue;
     }
-    const worker = new Worker(queue, p.fn, { connection, prefix, concurrency: p.concurrency });
+    const limiter = limiters[queue];
+    const worker = new Worker(queue, p.fn, {
+      connection,
+      prefix,
+      concurrency: p.concurrency,
+      ...(limiter ? { limiter } : {}),
+    });
     worker.on("failed", (job, err) =>
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed"),
     );
@@ -124,7 +212,15 @@ export async function startWorkers(
     async close() {
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));
-      await Promise.all([arrivalQueue.close(), studyArrivedQueue.close(), flow.close(), pool?.close()]);
+      await Promise.all([
+        arrivalQueue.close(),
+        studyArrivedQueue.close(),
+        flow.close(),
+        pool?.close(),
+        redcapQueues?.push.close(),
+        redcapQueues?.sync.close(),
+        analysisQueue.close(),
+      ]);
       rules.close();
       await connection.quit().catch(() => connection.disconnect());
     },

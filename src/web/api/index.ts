@@ -21,6 +21,7 @@ import { liveStatus, type LiveStatus } from "./live.js";
 import { openApiDocument } from "./openapi.js";
 import { StudyViews, type StudyTransferRef } from "./studies.js";
 import { promises as fs } from "node:fs";
+import { registerExportRoutes } from "../../export/web.js";
 
 /**
  * The REST API under /api: everything the Assign page does. See ./openapi.ts for the contract and
@@ -724,6 +725,19 @@ export function createApiRouter(deps: ApiDeps): Router {
         : { projects: new Set(users.visibleProjects(p.user, cfg.projects).map((x) => x.name)) }),
     });
     res.json(entries);
+  });
+
+  // ---- exports and NoAssign (src/export/web.ts) ----
+
+  registerExportRoutes(router, {
+    cfg,
+    redis,
+    logger,
+    caller: (res) => {
+      const p = principalOf(res);
+      return { user: p.user.name, canUse: (project) => users.canUseProject(p.user, project) };
+    },
+    httpError: (status, message) => new HttpError(status, message),
   });
 
   // ---- errors ----

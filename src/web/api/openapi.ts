@@ -3,6 +3,8 @@
  * ./index.ts (a test checks that every route is documented).
  */
 
+import { exportApiPaths, exportApiSchemas } from "../../export/openapi.js";
+
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown, description = "OK") => ({
   description,
@@ -224,6 +226,7 @@ export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
           },
         },
       },
+      ...exportApiPaths,
       "/api/audit": {
         get: {
           summary: "Audit log, newest first (admins: everything; others: their projects)",
@@ -277,6 +280,7 @@ export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
       },
       schemas: {
         Error: { type: "object", required: ["error"], properties: { error: { type: "string" } } },
+        ...exportApiSchemas,
         LoginRequired: {
           type: "object",
           required: ["error", "login"],

@@ -1,0 +1,41 @@
+import type { Job, Queue } from "bullmq";
+import type { Logger } from "../log.js";
+import type { RedcapPushJob, RedcapSyncJob } from "../queues/index.js";
+import { runRedcapJob, stageClient, type RedcapStageDeps } from "../redcap/stage.js";
+import { pullTransferRequests } from "../redcap/sync.js";
+import type { TransferDeps } from "../transfer/start.js";
+
+export interface RedcapSyncDeps extends RedcapStageDeps, Omit<TransferDeps, "cfg"> {
+  log: Logger;
+  redcapPush: Queue<RedcapPushJob>;
+}
+
+/** Read from REDCap: start the transfer requests created in Incoming. */
+export function redcapSyncProcessor(deps: RedcapSyncDeps) {
+  const client = stageClient(deps);
+  return (job: Job<RedcapSyncJob>, token?: string) =>
+    runRedcapJob(deps, job, token, async () => {
+      const pulled = await pullTransferRequests(client(job.data.redcapProject), deps, async (requestId) => {
+        const t = await deps.transfers.get(requestId);
+        if (!t) return;
+        await deps.redcapPush.add(
+          "transfer-result",
+          {
+            redcapProject: job.data.redcapProject,
+            kind: "transfer-result",
+            studyInstanceUid: t.studyInstanceUid,
+            requestId,
+            run: t.runs,
+          },
+          { jobId: `result-${requestId}-${t.runs}-again` },
+        );
+      });
+      const count = (st: string) => pulled.filter((p) => p.status === st).length;
+      return {
+        requests: pulled.length,
+        started: count("started"),
+        invalid: count("invalid"),
+        running: count("running"),
+      };
+    });
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import { fionaSimProjects } from "./fiona-projects.js";
+import { startRedcapSimulator } from "./simulator.js";
+
+const newToken = () => randomBytes(16).toString("hex").toUpperCase();
+
+/** `fiona dev redcap`: start the simulator and print its URL and tokens (development only). */
+export async function runRedcapSimulatorCli(o: {
+  port: number;
+  host: string;
+  banThreshold: number;
+}): Promise<void> {
+  const perProject = Object.fromEntries(
+    (process.env.FIONA_DEV_REDCAP_PROJECTS ?? "PROJ")
+      .split(",")
+      .filter(Boolean)
+      .map((p) => [p.trim(), newToken()]),
+  );
+  const tokens = {
+    incoming: newToken(),
+    routing: newToken(),
+    coupling: newToken(),
+    dataTransferProjects: newToken(),
+    autoId: newToken(),
+    perProject,
+  };
+  const sim = await startRedcapSimulator({
+    projects: fionaSimProjects(tokens),
+    port: o.port,
+    host: o.host,
+    banThreshold: o.banThreshold,
+  });
+  // Development tokens of a throw-away simulator, printed so they can be pasted into a config.
+  console.log(
+    JSON.stringify(
+      {
+        redcap: {
+          url: sim.url,
+          projects: {
+            ...Object.fromEntries(
+              Object.entries(tokens)
+                .filter(([k]) => k !== "perProject")
+                .map(([k, v]) => [k, { token: v }]),
+            ),
+            perProject: Object.fromEntries(Object.entries(perProject).map(([k, v]) => [k, { token: v }])),
+          },
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => void sim.close().then(resolve);
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}

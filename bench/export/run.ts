@@ -1,5 +1,5 @@
 /**
- * Export benchmark: our streaming ZIP (archiver, src/export/zip.ts) against the `zip` command on the
+ * Export benchmark: our streaming ZIP (src/export/zip.ts) against the `zip` command on the
  * same files, and our SFTP upload (src/sftp/upload.ts: temp name, size check, rename, SHA-256 sidecar)
  * against OpenSSH's `sftp` client (`put`) to the same loopback sshd.
  *

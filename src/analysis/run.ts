@@ -8,6 +8,7 @@ import type { Logger } from "../log.js";
 import type { AnalysisJob } from "../queues/index.js";
 import { safePathComponent, type SitePaths } from "../paths.js";
 import { projectOf, siteSecret } from "../processors/deidentify.js";
+import { storeDestinationFor } from "../processors/send.js";
 import { clientFor, redcapToken } from "../redcap/client.js";
 import { deidentifyFiles, type DeidFilesResult, type DeidFilesTask } from "../transfer/deid-files.js";
 import type { AnalysisJobConfig, RuntimeName } from "./config.js";
@@ -242,20 +243,8 @@ export async function processAnalysis(
   const outputSeries = [...new Set(check.dicom.map((f) => f.seriesInstanceUid))];
   if (check.dicom.length && def.results.sendDicom) {
     const destProject = def.results.project ?? d.project;
-    const dest = projectOf(deps.cfg, destProject).destination ?? deps.cfg.researchPacs;
-    if (!dest)
-      throw new UnrecoverableError(
-        `project ${destProject} has no destination and no researchPacs is configured`,
-      );
     const report = await sendFiles(
-      {
-        host: dest.host,
-        port: dest.port,
-        calledAe: dest.aeTitle,
-        callingAe: dest.callingAeTitle ?? deps.cfg.aeTitle,
-        timeoutMs: deps.cfg.transfer.timeoutMs,
-        logger: deps.log,
-      },
+      storeDestinationFor(deps.cfg, destProject, deps.log),
       check.dicom.map((f) => f.file),
     );
     sent = report.succeeded + report.warnings;

@@ -1,13 +1,9 @@
-import { promises as fs } from "node:fs";
-import { readJsonIfExists } from "../fs/atomic.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
+import { readStudySummaries, type StudySeriesSummary } from "../ingest/study-summaries.js";
 import type { SitePaths } from "../paths.js";
 import type { AnalysisJobConfig, TagCondition } from "./config.js";
 
-export interface SelectedSeries {
-  seriesInstanceUid: string;
-  summary: SeriesSummary;
-}
+export type SelectedSeries = StudySeriesSummary;
 
 function fieldText(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
@@ -45,25 +41,8 @@ export function seriesMatches(job: AnalysisJobConfig, summary: SeriesSummary): b
 }
 
 /** Series of a received study, from the per-series JSON files under raw/. */
-export async function studySeries(paths: SitePaths, studyInstanceUid: string): Promise<SelectedSeries[]> {
-  const dir = paths.rawStudyDir(studyInstanceUid);
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-  const out: SelectedSeries[] = [];
-  for (const n of names.filter((x) => x.endsWith(".json")).sort()) {
-    const seriesInstanceUid = n.slice(0, -".json".length);
-    const summary = await readJsonIfExists<SeriesSummary>(
-      paths.seriesJson(studyInstanceUid, seriesInstanceUid),
-    );
-    if (summary) out.push({ seriesInstanceUid, summary });
-  }
-  return out;
-}
+export const studySeries = (paths: SitePaths, studyInstanceUid: string): Promise<SelectedSeries[]> =>
+  readStudySummaries(paths, studyInstanceUid);
 
 /** The series a job takes from a study: matching series, or the whole study when one matches (level study). */
 export function selectSeries(job: AnalysisJobConfig, series: SelectedSeries[]): SelectedSeries[] {

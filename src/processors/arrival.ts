@@ -1,8 +1,5 @@
-import { promises as fs } from "node:fs";
-import path from "node:path";
 import type { Job } from "bullmq";
-import { readJsonIfExists } from "../fs/atomic.js";
-import type { SeriesSummary } from "../ingest/series-summary.js";
+import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import { QUEUES, type ArrivalJob, type TypedQueue } from "../queues/index.js";
@@ -56,32 +53,18 @@ export async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): P
 
 /** Series of a study from the raw/<Study>/<Series>.json summaries. */
 export async function readSeriesEntries(paths: SitePaths, studyUid: string): Promise<SeriesEntry[]> {
-  const dir = paths.rawStudyDir(studyUid);
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-  const entries: SeriesEntry[] = [];
-  for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
-    const s = await readJsonIfExists<SeriesSummary>(path.join(dir, name));
-    if (!s) continue;
-    entries.push({
-      seriesInstanceUid: name.slice(0, -".json".length),
-      seriesNumber: s.SeriesNumber === undefined ? undefined : String(s.SeriesNumber),
-      seriesDescription: s.SeriesDescription === undefined ? undefined : String(s.SeriesDescription),
-      modality: Array.isArray(s.Modality)
-        ? s.Modality.join("\\")
-        : s.Modality === undefined
-          ? undefined
-          : String(s.Modality),
-      classifyType: s.ClassifyType ?? [],
-      numFiles: Number(s.NumFiles ?? 0),
-    });
-  }
-  return entries;
+  return (await readStudySummaries(paths, studyUid)).map(({ seriesInstanceUid, summary: s }) => ({
+    seriesInstanceUid,
+    seriesNumber: s.SeriesNumber === undefined ? undefined : String(s.SeriesNumber),
+    seriesDescription: s.SeriesDescription === undefined ? undefined : String(s.SeriesDescription),
+    modality: Array.isArray(s.Modality)
+      ? s.Modality.join("\\")
+      : s.Modality === undefined
+        ? undefined
+        : String(s.Modality),
+    classifyType: s.ClassifyType ?? [],
+    numFiles: Number(s.NumFiles ?? 0),
+  }));
 }
 
 export const arrivalProcessor = (deps: ArrivalDeps) => (job: Job<ArrivalJob>) => processArrival(job, deps);

@@ -3,7 +3,7 @@ import path from "node:path";
 import { UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Destination, FionaConfig } from "../config/schema.js";
-import { PermanentSendError, RetryableSendError, sendFiles } from "../dimse/index.js";
+import { PermanentSendError, RetryableSendError, sendFiles, type StoreDestination } from "../dimse/index.js";
 import type { Logger } from "../log.js";
 import type { SeriesTransferJob } from "../queues/index.js";
 import { registryKeys } from "../registry/keys.js";
@@ -34,11 +34,19 @@ export interface SendResult {
   error?: string;
 }
 
-function destinationFor(cfg: FionaConfig, project: string): Destination {
-  const dest = projectOf(cfg, project).destination ?? cfg.researchPacs;
+/** Where a project's studies go, as the sender takes it (the project's destination, else researchPacs). */
+export function storeDestinationFor(cfg: FionaConfig, project: string, logger: Logger): StoreDestination {
+  const dest: Destination | undefined = projectOf(cfg, project).destination ?? cfg.researchPacs;
   if (!dest)
     throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
-  return dest;
+  return {
+    host: dest.host,
+    port: dest.port,
+    calledAe: dest.aeTitle,
+    callingAe: dest.callingAeTitle ?? cfg.aeTitle,
+    timeoutMs: cfg.transfer.timeoutMs,
+    logger,
+  };
 }
 
 /**
@@ -56,7 +64,7 @@ export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): 
     ...(deid.pseudoStudyInstanceUid ? { pseudoStudyInstanceUid: deid.pseudoStudyInstanceUid } : {}),
     ...(deid.refusedReason ? { error: deid.refusedReason } : {}),
   };
-  const dest = destinationFor(deps.cfg, d.project);
+  const dest = storeDestinationFor(deps.cfg, d.project, deps.log);
   const sentKey = deps.transfers.sentKey(d.requestId);
   const lockKey = registryKeys(deps.prefix).sendLock(d.requestId, d.seriesInstanceUid);
 
@@ -75,14 +83,7 @@ export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): 
       let sent = 0;
       try {
         const report = await sendFiles(
-          {
-            host: dest.host,
-            port: dest.port,
-            calledAe: dest.aeTitle,
-            callingAe: dest.callingAeTitle ?? deps.cfg.aeTitle,
-            timeoutMs: deps.cfg.transfer.timeoutMs,
-            logger: deps.log,
-          },
+          dest,
           todo.map((n) => path.join(deid.outDir, n)),
           {
             onProgress: ({ done, total, file }) => {

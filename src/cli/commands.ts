@@ -14,7 +14,10 @@ import { assign, deidOffline, printTransfers, type AssignOptions } from "./trans
 
 function parseQueues(list: string | undefined): QueueName[] {
   if (!list) return PROCESSED_QUEUES;
-  const names = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = names.filter((n) => !ALL_QUEUES.includes(n as QueueName));
   if (bad.length) throw new Error(`unknown queue(s): ${bad.join(", ")} (known: ${ALL_QUEUES.join(", ")})`);
   return names as QueueName[];
@@ -26,10 +29,16 @@ export function registerCommands(program: Command): void {
 
   program
     .command("start")
-    .description("run every role in one process (receiver, workers, web); starts redis-server if none answers")
+    .description(
+      "run every role in one process (receiver, workers, web); starts redis-server if none answers",
+    )
     .action(async () => {
       const c = cfg();
-      await runRoles(c, { receiver: true, workers: PROCESSED_QUEUES, web: true, startRedis: true }, logFor(c));
+      await runRoles(
+        c,
+        { receiver: true, workers: PROCESSED_QUEUES, web: true, startRedis: true },
+        logFor(c),
+      );
     });
   program
     .command("receiver")
@@ -158,12 +167,25 @@ export function registerCommands(program: Command): void {
       });
     });
   program
+    .command("redcap")
+    .description("REDCap integration")
+    .command("clear-alert")
+    .description(
+      "after REDCap lifted its ban on this host: clear the REDCap alert and resume the REDCap stages",
+    )
+    .action(async () => {
+      const { clearRedcapAlertCli } = await import("../redcap/cli.js");
+      await clearRedcapAlertCli(cfg());
+    });
+  program
     .command("hash-password")
     .description("hash a password for web.basicAuth.passwordHash (reads it from stdin)")
     .action(async () => {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);
-      const pw = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+      const pw = Buffer.concat(chunks)
+        .toString("utf8")
+        .replace(/\r?\n$/, "");
       if (!pw) throw new Error("no password on stdin");
       console.log(hashPassword(pw));
     });

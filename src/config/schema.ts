@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
-import { exportsSchema } from "../export/config.js";
+import { exportsSchema, noAssignSchema } from "../export/config.js";
 import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
 import { isValidPyPattern } from "../routing/rules.js";
 import { isPasswordHash } from "../web/password.js";
@@ -208,7 +208,8 @@ export const configSchema = z
           .superRefine((us, ctx) => {
             const seen = new Set<string>();
             us.forEach((u, i) => {
-              if (seen.has(u.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate user ${u.name}` });
+              if (seen.has(u.name))
+                ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate user ${u.name}` });
               seen.add(u.name);
             });
           }),
@@ -241,7 +242,8 @@ export const configSchema = z
       .superRefine((ps, ctx) => {
         const seen = new Set<string>();
         ps.forEach((p, i) => {
-          if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate project ${p.name}` });
+          if (seen.has(p.name))
+            ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate project ${p.name}` });
           seen.add(p.name);
         });
       }),
@@ -287,6 +289,8 @@ export const configSchema = z
     analysis: analysisSchema.default({}),
     /** ZIP/NIfTI exports, their SFTP destinations and their cleanup (src/export, src/sftp). */
     exports: exportsSchema.default({}),
+    /** NoAssign forwarding: DICOM destinations other than the research PACS (src/export/noassign.ts). */
+    noAssign: noAssignSchema.default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

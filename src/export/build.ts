@@ -59,13 +59,17 @@ export async function dcm2niixVersion(exe = "dcm2niix"): Promise<string | undefi
   }
 }
 
-interface SeriesFiles {
+export interface SeriesFiles {
   dir: string;
   files: string[];
 }
 
 /** Pseudonymized series of the export: the transfer's outbox, or the study pseudonymized now. */
-async function sourceSeries(deps: BuildDeps, rec: ExportRecord, tmp: string): Promise<SeriesFiles[]> {
+export async function sourceSeries(
+  deps: Pick<BuildDeps, "cfg" | "paths" | "deid">,
+  rec: Pick<ExportRecord, "source" | "requestId" | "project" | "studyInstanceUid" | "participant" | "event">,
+  tmp: string,
+): Promise<SeriesFiles[]> {
   const listDcm = async (dir: string) =>
     (await fs.readdir(dir))
       .filter((f) => f.endsWith(".dcm"))

@@ -44,3 +44,35 @@ export const exportsSchema = z
 
 export type ExportsConfig = z.infer<typeof exportsSchema>;
 export type SftpDestination = z.infer<typeof sftpDestinationSchema>;
+
+const noAssignAeTitle = z
+  .string()
+  .min(1)
+  .max(16)
+  .regex(/^[\x20-\x7e]+$/, "AE titles are 1-16 printable ASCII characters")
+  .refine((s) => !s.includes("\\"), "AE titles must not contain a backslash");
+
+/** A DICOM node NoAssign may forward a pseudonymized study to (never the research PACS). */
+export const noAssignDestinationSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "names are 1-64 of A-Z a-z 0-9 . _ -"),
+    aeTitle: noAssignAeTitle,
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    /** Calling AE title; the site's aeTitle by default. */
+    callingAeTitle: noAssignAeTitle.optional(),
+  })
+  .strict();
+
+/** NoAssign (src/export/noassign.ts): the DICOM destinations pseudonymized studies may be forwarded to. */
+export const noAssignSchema = z
+  .object({
+    destinations: z
+      .array(noAssignDestinationSchema)
+      .default([])
+      .refine((d) => new Set(d.map((x) => x.name)).size === d.length, "destination names must be unique"),
+  })
+  .strict();
+
+export type NoAssignConfig = z.infer<typeof noAssignSchema>;
+export type NoAssignDestination = z.infer<typeof noAssignDestinationSchema>;

@@ -67,6 +67,28 @@ export const exportApiPaths = {
       },
     },
   },
+  "/api/noassign/destinations": {
+    get: {
+      summary: "DICOM destinations NoAssign may forward to (configuration noAssign.destinations)",
+      responses: { 200: json({ type: "array", items: ref("NoAssignDestination") }), ...common },
+    },
+  },
+  "/api/noassign/forward": {
+    post: {
+      summary: "NoAssign: pseudonymize a quarantine study now and send it to a configured DICOM destination",
+      description:
+        "One association to the named destination (never the research PACS); the temporary files are removed afterwards.",
+      parameters: [csrf],
+      requestBody: body("NoAssignForwardRequest"),
+      responses: {
+        200: json(ref("NoAssignForwardResult"), "Sent (see the counts)"),
+        400: error("Invalid request, unknown destination, or no images"),
+        ...common,
+        404: error("No such project for this user"),
+        502: error("The destination refused the association or failed"),
+      },
+    },
+  },
 };
 
 const noAssignProps = {
@@ -77,6 +99,31 @@ const noAssignProps = {
 };
 
 export const exportApiSchemas = {
+  NoAssignForwardRequest: {
+    type: "object",
+    required: ["studyInstanceUid", "project", "participant", "destination"],
+    additionalProperties: false,
+    properties: { ...noAssignProps, destination: { type: "string" } },
+  },
+  NoAssignForwardResult: {
+    type: "object",
+    required: ["destination", "files", "sent", "failed"],
+    properties: {
+      destination: { type: "string" },
+      peer: { type: "string", description: "CALLED_AE@host:port" },
+      files: { type: "integer" },
+      series: { type: "integer" },
+      sent: { type: "integer" },
+      warnings: { type: "integer" },
+      failed: { type: "integer" },
+      elapsedMs: { type: "integer" },
+    },
+  },
+  NoAssignDestination: {
+    type: "object",
+    required: ["name", "aeTitle"],
+    properties: { name: { type: "string" }, aeTitle: { type: "string" } },
+  },
   NoAssignRequest: {
     type: "object",
     required: ["studyInstanceUid", "project", "participant"],

@@ -10,6 +10,8 @@ import { TransferRegistry } from "../registry/transfers.js";
 import { InvalidRequestError } from "../transfer/request.js";
 import { buildExport, ExportError } from "./build.js";
 import { exportRequest } from "./request.js";
+import { forwardNoAssign, noAssignDestination } from "./noassign.js";
+import { PermanentSendError, RetryableSendError } from "../dimse/index.js";
 import { ExportStore, LAYOUTS, type ExportRecord } from "./store.js";
 
 /** What src/web/api/index.ts lends the export routes: grants and its error type. */
@@ -20,6 +22,17 @@ export interface ExportRouteDeps {
   /** The caller's name and whether it may use the project (admins: every project). */
   caller(res: Response): { user: string; canUse(project: string): boolean };
   httpError(status: number, message: string): Error;
+  /** Writes an audit entry (src/registry/audit.ts) with the caller, how they signed in and their address. */
+  audit?(req: Request, res: Response, entry: ExportAuditEntry): Promise<void>;
+}
+
+export interface ExportAuditEntry {
+  action: "export" | "noassign-download" | "noassign-forward";
+  study: string;
+  project: string;
+  participant: string;
+  event?: string;
+  detail?: string;
 }
 
 const exportBody = z
@@ -33,6 +46,7 @@ const exportBody = z
   .strict();
 
 const noAssignBody = exportBody.omit({ layout: true });
+const forwardBody = noAssignBody.extend({ destination: z.string().min(1).max(64) }).strict();
 
 export function exportView(r: ExportRecord) {
   return {
@@ -75,6 +89,21 @@ export function registerExportRoutes(router: Router, deps: ExportRouteDeps): voi
     if (!r || !deps.caller(res).canUse(r.project)) throw deps.httpError(404, `no export ${id}`);
     return r;
   }
+
+  const audit = (req: Request, res: Response, e: ExportAuditEntry) =>
+    deps.audit ? deps.audit(req, res, e).catch(() => {}) : Promise.resolve();
+  const auditOf = (
+    action: ExportAuditEntry["action"],
+    b: { studyInstanceUid: string; project: string; participant: string; event?: string | null | undefined },
+    detail?: string,
+  ): ExportAuditEntry => ({
+    action,
+    study: b.studyInstanceUid,
+    project: b.project,
+    participant: b.participant,
+    ...(b.event ? { event: b.event } : {}),
+    ...(detail ? { detail } : {}),
+  });
 
   function sendZip(res: Response, r: ExportRecord) {
     res.setHeader("Content-Type", "application/zip");
@@ -120,6 +149,7 @@ export function registerExportRoutes(router: Router, deps: ExportRouteDeps): voi
     const b = parse(exportBody, req, "{studyInstanceUid, project, participant, event?, layout?}");
     const rec = await store.create(await ask(res, b, false));
     await exportQueue.add(QUEUES.export, { exportId: rec.id }, { jobId: `export-${rec.id}` });
+    await audit(req, res, auditOf("export", b, `export ${rec.id} layout ${rec.layout}`));
     res.status(202).json(exportView(rec));
   });
 
@@ -138,6 +168,53 @@ export function registerExportRoutes(router: Router, deps: ExportRouteDeps): voi
       { exportId: done.id, user: rec.requestedBy, project: rec.project },
       "web: noassign export",
     );
+    await audit(req, res, auditOf("noassign-download", b, `export ${done.id}`));
     sendZip(res, done);
+  });
+
+  // NoAssign destinations (names only: never the research PACS).
+  router.get("/noassign/destinations", (_req, res) => {
+    res.json(cfg.noAssign.destinations.map((d) => ({ name: d.name, aeTitle: d.aeTitle })));
+  });
+
+  // NoAssign forward: pseudonymize the quarantine study now and send it to a configured DICOM node.
+  router.post("/noassign/forward", async (req, res) => {
+    const b = parse(forwardBody, req, "{studyInstanceUid, project, participant, event?, destination}");
+    if (!noAssignDestination(cfg, b.destination))
+      throw deps.httpError(400, `no destination ${b.destination}`);
+    // Grants and the participant/event rules, exactly as for exports.
+    await ask(res, { ...b, layout: "DEFAULT" }, true);
+    let result;
+    try {
+      result = await forwardNoAssign(
+        { cfg, paths, logger: deps.logger },
+        {
+          studyInstanceUid: b.studyInstanceUid,
+          project: b.project,
+          participant: b.participant,
+          ...(b.event ? { event: b.event } : {}),
+          destination: b.destination,
+        },
+      );
+    } catch (e) {
+      if (e instanceof ExportError) throw deps.httpError(400, e.message);
+      if (e instanceof RetryableSendError || e instanceof PermanentSendError)
+        throw deps.httpError(502, `sending to ${b.destination} failed: ${e.message}`);
+      throw e;
+    }
+    deps.logger.info(
+      { user: deps.caller(res).user, project: b.project, destination: b.destination, sent: result.sent },
+      "web: noassign forward",
+    );
+    await audit(
+      req,
+      res,
+      auditOf(
+        "noassign-forward",
+        b,
+        `to ${result.destination}: ${result.sent}/${result.files} sent, ${result.failed} failed`,
+      ),
+    );
+    res.json(result);
   });
 }

@@ -3,18 +3,27 @@ import type { Logger } from "../log.js";
 import type { RedcapPushJob, RedcapSyncJob } from "../queues/index.js";
 import { runRedcapJob, stageClient, type RedcapStageDeps } from "../redcap/stage.js";
 import { pullTransferRequests } from "../redcap/sync.js";
+import { syncTables } from "../redcap/tables.js";
 import type { TransferDeps } from "../transfer/start.js";
 
 export interface RedcapSyncDeps extends RedcapStageDeps, Omit<TransferDeps, "cfg"> {
   log: Logger;
   redcapPush: Queue<RedcapPushJob>;
+  /** Re-merge cfg.projects / cfg.routing.rules from the tables in Redis (ConfigRefresher.refresh). */
+  refreshConfig?: () => Promise<unknown>;
 }
 
-/** Read from REDCap: start the transfer requests created in Incoming. */
+/**
+ * Read from REDCap: start the transfer requests created in Incoming (pull-transfers), or pull the
+ * DataTransferProjects, Routing and CouplingList tables and write new auto-IDs (pull-tables).
+ */
 export function redcapSyncProcessor(deps: RedcapSyncDeps) {
   const client = stageClient(deps);
   return (job: Job<RedcapSyncJob>, token?: string) =>
     runRedcapJob(deps, job, token, async () => {
+      if (job.data.kind === "pull-tables")
+        return syncTables(client, deps, deps.refreshConfig ?? (() => Promise.resolve()));
+      await deps.refreshConfig?.();
       const pulled = await pullTransferRequests(client(job.data.redcapProject), deps, async (requestId) => {
         const t = await deps.transfers.get(requestId);
         if (!t) return;

@@ -99,7 +99,7 @@ export interface AnalysisJob {
 
 export interface RedcapSyncJob {
   redcapProject: string;
-  kind: "pull-transfers";
+  kind: "pull-transfers" | "pull-tables";
 }
 
 /**
@@ -136,7 +136,11 @@ const retainBounded = {
 export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   ingest: { attempts: 5, backoff: { type: "exponential", delay: 500, jitter: 0.5 }, ...retainBounded },
   arrival: { attempts: 5, backoff: { type: "exponential", delay: 1000, jitter: 0.5 }, ...retainBounded },
-  "study-arrived": { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  "study-arrived": {
+    attempts: 5,
+    backoff: { type: "exponential", delay: 2000, jitter: 0.5 },
+    ...retainBounded,
+  },
   transfer: { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
   deidentify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
   // Attempts and backoff of sends come from configuration (transfer.attempts, transfer.backoffMs).

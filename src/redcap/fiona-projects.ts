@@ -83,6 +83,11 @@ export const PROJECTS_FIELDS: SimField[] = [
   t("project_patient_naming", "projects"),
   t("project_token", "projects"),
   t("project_active", "projects", { field_type: "yesno" }),
+  t("project_features", "projects", {
+    field_type: "checkbox",
+    select_choices_or_calculations:
+      "0, remove presentation states | 1, never rewrite burned-in pixels | 2, remove secondary captures",
+  }),
   t("project_use_autoid", "projects", { field_type: "yesno" }),
   t("project_autoid_aetitle", "projects"),
 ];

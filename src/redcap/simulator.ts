@@ -708,6 +708,11 @@ export interface RedcapSimulator {
   /** The largest number of requests seen in any sliding 60 s window. */
   maxPerMinute(): number;
   inject(f: SimFault): void;
+  /**
+   * An outage until called again with undefined: every request is answered with this status (e.g. 500,
+   * 503), or with "down" its connection is dropped without an answer (REDCap gone away).
+   */
+  outage(mode: number | "down" | undefined): void;
   /** Lift every ban (an administrator's action). */
   unban(): void;
   close(): Promise<void>;
@@ -736,6 +741,7 @@ export async function startRedcapSimulator(opts: RedcapSimulatorOptions): Promis
   const perIp = new Map<string, number[]>();
   const bannedIps = new Set<string>();
   const faults: SimFault[] = [];
+  let outage: number | "down" | undefined;
 
   const app = express();
   app.disable("x-powered-by");
@@ -768,6 +774,14 @@ export async function startRedcapSimulator(opts: RedcapSimulatorOptions): Promis
         .status(429)
         .type("text/html; charset=utf-8")
         .send(`Your IP address (${ip}) has been banned due to suspected abuse.`);
+      return;
+    }
+    if (outage === "down") {
+      req.socket.destroy();
+      return;
+    }
+    if (outage !== undefined) {
+      res.status(outage).type("text/html").send("<html><body><h1>Service Unavailable</h1></body></html>");
       return;
     }
     const fault = faults[0];
@@ -940,6 +954,9 @@ export async function startRedcapSimulator(opts: RedcapSimulatorOptions): Promis
         max = Math.max(max, i - j + 1);
       }
       return max;
+    },
+    outage(mode) {
+      outage = mode;
     },
     inject(f) {
       faults.push({ times: 1, ...f });

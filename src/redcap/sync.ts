@@ -5,11 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import path from "node:path";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
-import { readJsonIfExists } from "../fs/atomic.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
+import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import type { TransferRecord } from "../registry/transfers.js";
@@ -38,14 +37,7 @@ const dicomDate = (v: unknown) => {
 };
 
 async function seriesSummaries(paths: SitePaths, studyUid: string): Promise<SeriesSummary[]> {
-  const dir = paths.rawStudyDir(studyUid);
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const out: SeriesSummary[] = [];
-  for (const n of names.filter((x) => x.endsWith(".json") && !x.startsWith(".")).sort()) {
-    const j = await readJsonIfExists<SeriesSummary>(path.join(dir, n));
-    if (j?.SeriesInstanceUID) out.push(j);
-  }
-  return out;
+  return (await readStudySummaries(paths, studyUid)).map((x) => x.summary).filter((j) => j.SeriesInstanceUID);
 }
 
 const instanceOf = (r: RedcapRow) =>

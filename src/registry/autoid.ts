@@ -104,6 +104,11 @@ export class AutoIdRegistry {
     if (ids.length) await this.redis.sadd(this.issuedKey(project), ...ids);
   }
 
+  /** Every patient mapping of the project: keyed hash -> participant ID (no PatientID). */
+  async mappings(project: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.mapKey(project));
+  }
+
   /** Number of IDs issued or reserved in the project. */
   async issuedCount(project: string): Promise<number> {
     return this.redis.scard(this.issuedKey(project));

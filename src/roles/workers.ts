@@ -20,6 +20,7 @@ import { scheduleClearExports } from "../schedules/clear-exports.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { redcapToken } from "../redcap/client.js";
+import { ConfigRefresher, configuredTables } from "../redcap/tables.js";
 import { StudyRegistry } from "../registry/studies.js";
 import { TransferRegistry } from "../registry/transfers.js";
 import { DeidPool } from "../transfer/deid-pool.js";
@@ -103,6 +104,27 @@ export async function startWorkers(
     ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
     analysisQueue,
   };
+  // With REDCap, cfg.projects / cfg.routing.rules are the file's merged with the tables pulled from
+  // REDCap (src/redcap/tables.ts): refreshed on a timer and at the start of arrival and de-identification jobs.
+  const refresher = redcapCfg ? new ConfigRefresher(cfg, connection, log) : undefined;
+  const refreshConfig = async () =>
+    await refresher
+      ?.refresh()
+      .catch((e: unknown) =>
+        log.warn(
+          { err: (e as Error).message },
+          "REDCap tables not re-read; keeping the current configuration",
+        ),
+      );
+  await refreshConfig();
+  const refreshTimer = refresher ? setInterval(() => void refreshConfig(), 5000) : undefined;
+  refreshTimer?.unref();
+  const withConfig =
+    (fn: Processor): Processor =>
+    async (job, token) => {
+      await refreshConfig();
+      return fn(job, token) as unknown;
+    };
 
   const processors: Partial<Record<QueueName, { fn: Processor; concurrency: number }>> = {
     ingest: {
@@ -118,12 +140,14 @@ export async function startWorkers(
       fn: arrivalProcessor({ paths, registry, arrivalQueue, studyArrivedQueue, quietMs, log }),
       concurrency: 4,
     },
-    "study-arrived": { fn: studyArrivedProcessor(transferDeps), concurrency: 4 },
+    "study-arrived": { fn: withConfig(studyArrivedProcessor(transferDeps)), concurrency: 4 },
     transfer: {
       fn: transferProcessor({ transfers, log, ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}) }),
       concurrency: 4,
     },
-    ...(pool ? { deidentify: { fn: deidentifyProcessor({ cfg, paths, pool }), concurrency: 2 } } : {}),
+    ...(pool
+      ? { deidentify: { fn: withConfig(deidentifyProcessor({ cfg, paths, pool })), concurrency: 2 } }
+      : {}),
     send: { fn: sendProcessor({ cfg, redis: connection, prefix, transfers, log }), concurrency: 4 },
     analysis: {
       fn: analysisProcessor({
@@ -143,7 +167,8 @@ export async function startWorkers(
   };
   const limiters: Partial<Record<QueueName, { max: number; duration: number }>> = {};
   if (redcapCfg && redcapQueues) {
-    const rcfg = { ...cfg, redcap: redcapCfg };
+    // The same object (not a copy): cfg.projects / cfg.routing.rules are refreshed from REDCap in place.
+    const rcfg = cfg as typeof cfg & { redcap: typeof redcapCfg };
     const stage = { cfg: rcfg, redis: connection, log, redcapQueues: [redcapQueues.push, redcapQueues.sync] };
     processors["redcap-push"] = {
       fn: redcapPushProcessor({ ...stage, paths, transfers, studies: registry }) as Processor,
@@ -156,6 +181,7 @@ export async function startWorkers(
         flow,
         transfers,
         redcapPush: redcapQueues.push,
+        refreshConfig,
       }) as Processor,
       concurrency: 1,
     };
@@ -168,6 +194,13 @@ export async function startWorkers(
         "redcap-pull-transfers",
         { every: redcapCfg.syncIntervalSeconds * 1000 },
         { name: "pull-transfers", data: { redcapProject: "incoming", kind: "pull-transfers" } },
+      );
+    const tables = configuredTables(cfg);
+    if (only.includes(QUEUES.redcapSync) && Object.values(tables).some(Boolean))
+      await redcapQueues.sync.upsertJobScheduler(
+        "redcap-pull-tables",
+        { every: redcapCfg.syncIntervalSeconds * 1000 },
+        { name: "pull-tables", data: { redcapProject: "tables", kind: "pull-tables" } },
       );
   }
 
@@ -210,6 +243,7 @@ export async function startWorkers(
       else ingest.resume();
     },
     async close() {
+      if (refreshTimer) clearInterval(refreshTimer);
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));
       await Promise.all([

@@ -7,11 +7,9 @@
  * needed and never put into job data or logs; logs carry the study UID, project and request id only.
  */
 import { promises as fs } from "node:fs";
-import path from "node:path";
 import type { Redis } from "ioredis";
 import type { ProjectConfig } from "../config/schema.js";
-import { readJsonIfExists } from "../fs/atomic.js";
-import type { SeriesSummary } from "../ingest/series-summary.js";
+import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import { AutoIdError, AutoIdRegistry } from "../registry/autoid.js";
 import { CouplingRegistry, type StoredCouplingRow } from "../registry/coupling.js";
@@ -87,16 +85,9 @@ export async function readStudyFacts(
   deps: Pick<TransferDeps, "paths">,
   studyUid: string,
 ): Promise<StudyFacts> {
-  const dir = deps.paths.rawStudyDir(studyUid);
-  const names = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return [] as string[];
-    throw e;
-  });
   const identities = new Map<string, StudyIdentity>();
   const accessions = new Set<string>();
-  for (const name of names.filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort()) {
-    const s = await readJsonIfExists<SeriesSummary>(path.join(dir, name));
-    if (!s) continue;
+  for (const { summary: s } of await readStudySummaries(deps.paths, studyUid)) {
     const id: StudyIdentity = {
       calledAe: s.IncomingConnection?.AETitleCalled?.trim(),
       callingAe: s.IncomingConnection?.AETitleCaller?.replace(/^[ \t\0]+|[ \t\0]+$/g, ""),

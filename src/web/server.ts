@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { log as defaultLog, type Logger } from "../log.js";
 import { createRedis } from "../queues/connection.js";
+import { readRedcapAlert } from "../redcap/alert.js";
 import { countQueues } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { createApiRouter } from "./api/index.js";
@@ -262,6 +263,24 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
           "web: readiness callback failed",
         );
       }
+    }
+    // The REDCap alert (IP ban): reported as a degraded check (ok: false) but readiness stays as it is,
+    // since the REDCap stages are paused on their own while receiving, routing and transfers carry on.
+    if (config.redcap && redis.status === "fulfilled") {
+      const alert = await timeout(readRedcapAlert(connection, config.redis.prefix), readinessTimeout).catch(
+        () => undefined,
+      );
+      checks.redcap = alert
+        ? {
+            ok: false,
+            detail: {
+              status: "degraded",
+              since: alert.at,
+              reason:
+                "REDCap refused this host (IP ban?): REDCap stages paused; after the ban is lifted run fiona redcap clear-alert",
+            },
+          }
+        : { ok: true };
     }
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not ready", checks });
   });

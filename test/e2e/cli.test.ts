@@ -149,7 +149,9 @@ describe("fiona start and the CLI", () => {
 
   it("pseudonymizes a folder offline with fiona deid", async () => {
     const out = mkdtempSync(path.join(tmpdir(), "fiona-cli-deid-"));
-    expect(await cli("deid", study.dir, out, "-p", "CLI", "-s", "CLI_002")).toMatch(/^10 of 10 files written/);
+    expect(await cli("deid", study.dir, out, "-p", "CLI", "-s", "CLI_002")).toMatch(
+      /^10 of 10 files written/,
+    );
     const files = readdirSync(out);
     expect(files).toHaveLength(10);
     for (const f of files) {

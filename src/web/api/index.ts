@@ -738,6 +738,12 @@ export function createApiRouter(deps: ApiDeps): Router {
       return { user: p.user.name, canUse: (project) => users.canUseProject(p.user, project) };
     },
     httpError: (status, message) => new HttpError(status, message),
+    audit: async (req, res, e) => {
+      const p = principalOf(res);
+      await audit
+        .record({ user: p.user.name, via: p.via, ip: req.ip ?? "", ...e })
+        .catch((err: Error) => logger.error({ err: err.message }, "web: audit write failed"));
+    },
   });
 
   // ---- errors ----

@@ -21,6 +21,8 @@
     transfers: [],
     highlight: null,
     signedOut: false,
+    exports: [],
+    noAssignDestinations: [],
   };
 
   // ---------- helpers ----------
@@ -191,7 +193,7 @@
       ? "Every assignment and sign-in: who, when, which study, project, participant and event."
       : "Assignments in your projects: who, when, which study, project, participant and event.";
     await loadProjects();
-    await Promise.all([loadStudies(), loadTransfers()]);
+    await Promise.all([loadStudies(), loadTransfers(), loadNoAssignDestinations()]);
     schedule();
   }
 
@@ -249,6 +251,7 @@
     if (view === "transfers") void loadTransfers();
     if (view === "studies") void loadStudies();
     if (view === "audit") void loadAudit();
+    if (view === "exports") void loadExports();
     schedule();
   }
 
@@ -468,6 +471,8 @@
       );
     }
     resetAssignForm();
+    $("x-error").textContent = "";
+    $("x-result").textContent = "";
     $("drawer").hidden = false;
     $("drawer-scrim").hidden = false;
   }
@@ -605,6 +610,7 @@
       state.participantOk &&
       chosenEvent().ok
     );
+    updateOutButtons();
   }
 
   async function onReview(ev) {
@@ -982,6 +988,198 @@
     }
   }
 
+  // ---------- exports and NoAssign ----------
+
+  const EXPORT_LABELS = { queued: "Queued", building: "Building", done: "Done", failed: "Failed" };
+  const EXPORT_BADGES = { queued: "queued", building: "sending", done: "done", failed: "failed" };
+
+  function fmtSize(n) {
+    if (typeof n !== "number") return "";
+    if (n < 1024) return `${n} B`;
+    const units = ["KB", "MB", "GB", "TB"];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  }
+
+  let exportsSeq = 0;
+  async function loadExports(poll = false) {
+    const seq = ++exportsSeq;
+    let list;
+    try {
+      list = await api("GET", "/api/exports", undefined, { poll });
+    } catch (e) {
+      if (e.status !== 401 && !poll) toast(`Could not load the exports: ${e.message}`, true);
+      return;
+    }
+    if (seq !== exportsSeq) return;
+    state.exports = list;
+    renderExports();
+  }
+
+  function renderExports() {
+    const body = clear($("exports-body"));
+    for (const x of state.exports) {
+      const status = h(
+        "div",
+        { class: "status-cell" },
+        h(
+          "span",
+          { class: `badge ${EXPORT_BADGES[x.status] || "queued"}`, dataset: { state: x.status } },
+          EXPORT_LABELS[x.status] || x.status,
+        ),
+        x.files && x.status === "done"
+          ? h("span", { class: "cell-sub" }, plural(x.files.total, "file"))
+          : null,
+        x.error ? h("span", { class: "reason" }, x.error) : null,
+      );
+      body.append(
+        h(
+          "tr",
+          { dataset: { id: x.id } },
+          h("td", { class: "nowrap", title: fmtStamp(x.createdAt) }, ago(x.createdAt)),
+          h("td", {}, x.project),
+          h("td", { class: "mono" }, x.participant),
+          h("td", {}, x.event || "—"),
+          h("td", {}, x.layout),
+          h("td", {}, x.source === "quarantine" ? "Pseudonymized now" : "Transfer"),
+          h("td", {}, status),
+          h("td", { class: "num nowrap" }, fmtSize(x.size)),
+          h("td", {}, x.requestedBy || ""),
+          h(
+            "td",
+            {},
+            x.download
+              ? h(
+                  "a",
+                  { class: "btn btn-small", href: x.download, download: x.fileName || "", rel: "noopener" },
+                  "Download",
+                )
+              : null,
+          ),
+        ),
+      );
+    }
+    $("exports-empty").hidden = state.exports.length > 0;
+    const running = state.exports.filter((x) => x.status === "queued" || x.status === "building").length;
+    $("count-exports").textContent = running ? String(running) : "";
+    $("count-exports").title = "Exports being built";
+  }
+
+  async function loadNoAssignDestinations() {
+    try {
+      state.noAssignDestinations = await api("GET", "/api/noassign/destinations");
+    } catch {
+      state.noAssignDestinations = [];
+    }
+    const sel = clear($("n-dest"));
+    for (const d of state.noAssignDestinations)
+      sel.append(h("option", { value: d.name }, `${d.name} (${d.aeTitle})`));
+    $("n-forward-row").hidden = state.noAssignDestinations.length === 0;
+  }
+
+  /** The study and the project/participant/event chosen in the assignment form, or null. */
+  function chosenTarget() {
+    const d = state.selectedDetail;
+    const project = $("a-project").value;
+    const participant = $("a-participant").value.trim();
+    const e = chosenEvent();
+    if (!d || !projectByName(project) || !state.participantOk || !e.ok) return null;
+    return {
+      studyInstanceUid: d.studyInstanceUid,
+      project,
+      participant,
+      ...(e.event ? { event: e.event } : {}),
+    };
+  }
+
+  function updateOutButtons() {
+    const ready = chosenTarget() !== null;
+    $("x-export").disabled = !ready;
+    $("n-download").disabled = !ready;
+    $("n-forward").disabled = !ready || !$("n-dest").value;
+  }
+
+  function targetLabel(t) {
+    return `${t.project} · ${t.participant}${t.event ? ` · ${t.event}` : ""}`;
+  }
+
+  async function runOut(btn, fn) {
+    $("x-error").textContent = "";
+    $("x-result").textContent = "";
+    const t = chosenTarget();
+    if (!t) return;
+    btn.disabled = true;
+    try {
+      await fn(t);
+    } catch (e) {
+      $("x-error").textContent = e.message;
+    } finally {
+      updateOutButtons();
+    }
+  }
+
+  function onExport() {
+    return runOut($("x-export"), async (t) => {
+      const layout = $("x-layout").value;
+      await api("POST", "/api/exports", { ...t, layout });
+      toast(`Export requested: ${targetLabel(t)} (${layout})`);
+      closeDrawer();
+      setView("exports");
+    });
+  }
+
+  function onNoAssignDownload() {
+    return runOut($("n-download"), async (t) => {
+      $("x-result").textContent = "Pseudonymizing…";
+      const headers = { Accept: "application/zip", "Content-Type": "application/json" };
+      if (state.csrf) headers["X-CSRF-Token"] = state.csrf;
+      const res = await fetch("/api/noassign", {
+        method: "POST",
+        headers,
+        body: JSON.stringify(t),
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (!res.ok) {
+        let msg = res.statusText;
+        try {
+          msg = (await res.json()).error || msg;
+        } catch {
+          // not JSON
+        }
+        if (res.status === 401) signedOut("Your session has ended. Please sign in again.");
+        $("x-result").textContent = "";
+        throw new ApiError(res.status, msg);
+      }
+      const m = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+      const url = URL.createObjectURL(await res.blob());
+      const a = h("a", { href: url, download: m ? m[1] : "noassign.zip", hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      $("x-result").textContent = `Pseudonymized ZIP downloaded (${targetLabel(t)}).`;
+    });
+  }
+
+  function onNoAssignForward() {
+    return runOut($("n-forward"), async (t) => {
+      const destination = $("n-dest").value;
+      $("x-result").textContent = `Pseudonymizing and sending to ${destination}…`;
+      const r = await api("POST", "/api/noassign/forward", { ...t, destination });
+      $("x-result").textContent =
+        `Sent ${r.sent} of ${plural(r.files, "image")} to ${r.destination} (${r.peer})${
+          r.failed ? `; ${r.failed} failed` : ""
+        }.`;
+      toast(`NoAssign: ${plural(r.sent, "image")} sent to ${r.destination}`, r.failed > 0);
+    });
+  }
+
   // ---------- audit ----------
 
   async function loadAudit() {
@@ -1028,6 +1226,11 @@
         // Transfers every 2 s while shown (10 s otherwise, for the running count); studies every 10 s.
         if (state.view === "transfers" || tick % 5 === 0) await loadTransfers(true);
         if (state.view === "studies" && tick % 5 === 0) await loadStudies(true);
+        if (
+          state.view === "exports" &&
+          state.exports.some((x) => x.status === "queued" || x.status === "building")
+        )
+          await loadExports(true);
       }
       if (state.me) schedule();
     }, 2000);
@@ -1066,6 +1269,11 @@
     $("c-file").addEventListener("change", () => ($("c-apply").disabled = true));
     $("c-text").addEventListener("input", () => ($("c-apply").disabled = true));
     $("audit-refresh").addEventListener("click", loadAudit);
+    $("exports-refresh").addEventListener("click", () => loadExports());
+    $("x-export").addEventListener("click", onExport);
+    $("n-download").addEventListener("click", onNoAssignDownload);
+    $("n-forward").addEventListener("click", onNoAssignForward);
+    $("n-dest").addEventListener("change", updateOutButtons);
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && state.me)
         void (state.view === "transfers" ? loadTransfers(true) : loadStudies(true));

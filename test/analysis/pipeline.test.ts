@@ -49,9 +49,9 @@ const algoJob = (name: string, mode: string, extra: Record<string, unknown> = {}
 async function settled(id: string): Promise<Job> {
   return waitFor(
     async () => {
-      const j = await queue.getJob(id);
-      const state = await j?.getState();
-      return j && (state === "completed" || state === "failed") ? j : undefined;
+      const state = await queue.getJobState(id);
+      // Read the job only once it has settled: a copy fetched while active lacks its result.
+      return state === "completed" || state === "failed" ? await queue.getJob(id) : undefined;
     },
     `analysis job ${id}`,
     60_000,

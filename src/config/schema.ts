@@ -1,19 +1,14 @@
 import { z } from "zod";
 import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
+import { aeTitleSchema, portSchema } from "./dicom-fields.js";
 import { exportsSchema, noAssignSchema } from "../export/config.js";
 import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
 import { isValidPyPattern } from "../routing/rules.js";
 import { isPasswordHash } from "../web/password.js";
 
-const aeTitle = z
-  .string()
-  .min(1)
-  .max(16)
-  .regex(/^[\x20-\x7e]+$/, "AE titles are 1-16 printable ASCII characters")
-  .refine((s) => !s.includes("\\"), "AE titles must not contain a backslash");
-
-const port = z.number().int().min(1).max(65535);
+const aeTitle = aeTitleSchema;
+const port = portSchema;
 
 const destination = z
   .object({ aeTitle, host: z.string().min(1), port, callingAeTitle: aeTitle.optional() })

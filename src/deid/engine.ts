@@ -232,17 +232,8 @@ class Out {
   }
 }
 
-function trimText(s: string): string {
-  let end = s.length;
-  while (end > 0) {
-    const c = s.charCodeAt(end - 1);
-    if (c !== 0x20 && c !== 0) break;
-    end--;
-  }
-  let start = 0;
-  while (start < end && s.charCodeAt(start) === 0x20) start++;
-  return s.slice(start, end);
-}
+/** Text without leading spaces and trailing spaces/NULs (the DICOM padding). */
+const trimText = normalizeUid;
 
 // ---------------------------------------------------------------------------------------------------
 // Parsing the Part-10 frame

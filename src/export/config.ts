@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { aeTitleSchema, portSchema } from "../config/dicom-fields.js";
 
 /** SHA-256 host key fingerprint as OpenSSH prints it (`ssh-keygen -lf`): "SHA256:<base64 without padding>". */
 const fingerprint = z
@@ -45,22 +46,15 @@ export const exportsSchema = z
 export type ExportsConfig = z.infer<typeof exportsSchema>;
 export type SftpDestination = z.infer<typeof sftpDestinationSchema>;
 
-const noAssignAeTitle = z
-  .string()
-  .min(1)
-  .max(16)
-  .regex(/^[\x20-\x7e]+$/, "AE titles are 1-16 printable ASCII characters")
-  .refine((s) => !s.includes("\\"), "AE titles must not contain a backslash");
-
 /** A DICOM node NoAssign may forward a pseudonymized study to (never the research PACS). */
 export const noAssignDestinationSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "names are 1-64 of A-Z a-z 0-9 . _ -"),
-    aeTitle: noAssignAeTitle,
+    aeTitle: aeTitleSchema,
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535),
+    port: portSchema,
     /** Calling AE title; the site's aeTitle by default. */
-    callingAeTitle: noAssignAeTitle.optional(),
+    callingAeTitle: aeTitleSchema.optional(),
   })
   .strict();
 

@@ -1,15 +1,15 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/schema.js";
-import { SitePaths } from "../../src/paths.js";
 import { createRedis } from "../../src/queues/connection.js";
 import { AuditLog } from "../../src/registry/audit.js";
 import { hashPassword } from "../../src/web/password.js";
 import { startWeb, type WebHandle } from "../../src/web/server.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
+import { placeInRaw } from "../support/pipeline.js";
 import { startStorescp, type Storescp } from "../support/peers.js";
 import { basic, captureLogger, deletePrefix, REDIS_URL, testConfig, uniquePrefix } from "../web/helpers.js";
 
@@ -51,12 +51,7 @@ beforeAll(async () => {
     instancesPerSeries: 3,
     fileSize: 2048,
   });
-  const paths = new SitePaths(dataDir);
-  study.files.forEach((f, i) => {
-    const dir = paths.rawSeriesDir(study.studyInstanceUid, study.seriesInstanceUids[0]!);
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(f, path.join(dir, study.sopInstanceUids[i]!));
-  });
+  placeInRaw(dataDir, study);
   const cfg = testConfig(prefix, {
     dataDir,
     secret: "noassign-forward-secret-0123456789",

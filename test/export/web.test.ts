@@ -1,15 +1,15 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SitePaths } from "../../src/paths.js";
 import { createRedis } from "../../src/queues/connection.js";
 import { createQueue, QUEUES } from "../../src/queues/index.js";
 import { hashPassword } from "../../src/web/password.js";
 import { startWeb, type WebHandle } from "../../src/web/server.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
+import { placeInRaw } from "../support/pipeline.js";
 import { basic, captureLogger, deletePrefix, REDIS_URL, testConfig, uniquePrefix } from "../web/helpers.js";
 
 const PW = { alice: "alice-pw-1", bob: "bob-pw-2" };
@@ -58,12 +58,7 @@ beforeAll(async () => {
     instancesPerSeries: 3,
     fileSize: 2048,
   });
-  const paths = new SitePaths(dataDir);
-  study.files.forEach((f, i) => {
-    const dir = paths.rawSeriesDir(study.studyInstanceUid, study.seriesInstanceUids[0]!);
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(f, path.join(dir, study.sopInstanceUids[i]!));
-  });
+  placeInRaw(dataDir, study);
   web = await startWeb({ config: cfg, connection: redis, logger, port: 0, host: "127.0.0.1" });
 });
 

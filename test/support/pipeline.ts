@@ -38,3 +38,14 @@ export async function receiveLocally(
   await q.close();
   return jobs;
 }
+
+/** Place a generated study's files directly under raw/<Study>/<Series>/ (for stages that read only raw/). */
+export function placeInRaw(dataDir: string, study: GeneratedStudy): void {
+  const paths = new SitePaths(dataDir);
+  study.files.forEach((f, i) => {
+    const series = study.series.find((s) => s.sopInstanceUids.includes(study.sopInstanceUids[i]!))!;
+    const dir = paths.rawSeriesDir(study.studyInstanceUid, series.seriesInstanceUid);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(f, path.join(dir, study.sopInstanceUids[i]!));
+  });
+}

@@ -4,6 +4,7 @@ import { isPathSafeUid } from "../../dicom/uid.js";
 import type { SitePaths } from "../../paths.js";
 import {
   matchesStudyFilter,
+  type SeriesEntry,
   type StudyEntry,
   type StudyFilter as RegistryStudyFilter,
   type StudyRegistry,
@@ -46,14 +47,7 @@ export interface StudyView {
 }
 
 export interface StudyDetail extends StudyView {
-  series: Array<{
-    seriesInstanceUid: string;
-    seriesNumber?: string;
-    seriesDescription?: string;
-    modality?: string;
-    classifyType: string[];
-    numFiles: number;
-  }>;
+  series: SeriesEntry[];
 }
 
 /** The registry's field filters (study date, accession, description, AE title, …) plus the page's own. */

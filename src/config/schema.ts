@@ -3,6 +3,11 @@ import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
 import { aeTitleSchema, portSchema } from "./dicom-fields.js";
 import { exportsSchema, noAssignSchema } from "../export/config.js";
+import { automationSchema } from "../automation/config.js";
+import { inventorySchema } from "../inventory/config.js";
+import { scannersSchema } from "../scanner/config.js";
+import { schedulesSchema } from "../schedules/config.js";
+import { wsiSchema } from "../wsi/config.js";
 import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
 import { isValidPyPattern } from "../routing/rules.js";
 import { isPasswordHash } from "../web/password.js";
@@ -286,6 +291,16 @@ export const configSchema = z
     exports: exportsSchema.default({}),
     /** NoAssign forwarding: DICOM destinations other than the research PACS (src/export/noassign.ts). */
     noAssign: noAssignSchema.default({}),
+    /** Job schedulers that replace the crontab, the heartbeat and disk cleanup (src/schedules). */
+    schedules: schedulesSchema.default({}),
+    /** MPPS SCP and C-FIND/C-MOVE pulls from scanners (src/scanner). */
+    scanners: scannersSchema.default({}),
+    /** Research-PACS inventory (C-FIND) and reconciliation (src/inventory). */
+    inventory: inventorySchema.default({}),
+    /** Event automation: triggers paired with webhook, e-mail or command actions (src/automation). */
+    automation: automationSchema.default({}),
+    /** Whole-slide pathology: uploads, TIFF/SVS to DICOM conversion (src/wsi). */
+    wsi: wsiSchema.default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

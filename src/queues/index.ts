@@ -28,6 +28,20 @@ export const QUEUES = {
   export: "export",
   /** Upload one finished export to an SFTP destination. */
   sftp: "sftp",
+  /** C-ECHO of the receiver by itself (repeatable); processed inside the receiver process. */
+  heartbeat: "heartbeat",
+  /** Disk and list housekeeping (repeatable): archive cleanup, stale links, quarantine retention. */
+  cleanup: "cleanup",
+  /** Pull a study from a scanner: C-FIND its series, C-MOVE what is missing to FIONA (MPPS or manual). */
+  scannerPull: "scanner-pull",
+  /** C-FIND inventory of the research PACS per project, and reconciliation with what FIONA sent. */
+  inventory: "inventory",
+  /** Deliver one event-automation action (webhook, e-mail, command) for one trigger occurrence. */
+  automation: "automation",
+  /** Re-run classification of a study after a rule change; re-triggers routing where it changed. */
+  reclassify: "reclassify",
+  /** Convert one whole-slide upload (TIFF/SVS) to DICOM WSM and hand it to the send stage. */
+  wsi: "wsi",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -114,6 +128,52 @@ export interface SftpJob {
   destination: string;
 }
 
+/** One self-check of the receiver (C-ECHO to its own port). */
+export interface HeartbeatJob {
+  kind: "echo";
+}
+
+/** Housekeeping; dryRun reports what would be deleted without deleting it. */
+export interface CleanupJob {
+  kind: "archive" | "stale-links" | "quarantine-retention";
+  dryRun?: boolean;
+}
+
+/** Pull one study from a configured scanner (scanners.list[].name). */
+export interface ScannerPullJob {
+  studyInstanceUid: string;
+  scanner: string;
+  trigger: "mpps" | "manual";
+  /** ISO time the pull started; the pull gives up scanners.giveUpHours after it. */
+  startedAt: string;
+}
+
+/** Inventory of one project in the research PACS (crawl), or the reconciliation against transfers. */
+export interface InventoryJob {
+  kind: "crawl" | "reconcile";
+  /** Project name (the research PACS keeps it in InstitutionName); absent = every project. */
+  project?: string;
+}
+
+/** One action of one subscription for one trigger occurrence. Identifiers only, never PHI. */
+export interface AutomationJob {
+  subscription: string;
+  trigger: string;
+  /** ISO time the trigger fired. */
+  firedAt: string;
+  /** What the trigger is about: UIDs, project, AE title, request id, disk percent … */
+  subject: Record<string, string | number | boolean>;
+}
+
+export interface ReclassifyJob {
+  studyInstanceUid: string;
+}
+
+/** Convert one whole-slide upload (src/wsi/uploads) and send it. */
+export interface WsiJob {
+  uploadId: string;
+}
+
 export interface JobPayloads {
   ingest: IngestJob;
   arrival: ArrivalJob;
@@ -126,6 +186,13 @@ export interface JobPayloads {
   analysis: AnalysisJob;
   export: ExportJob;
   sftp: SftpJob;
+  heartbeat: HeartbeatJob;
+  cleanup: CleanupJob;
+  "scanner-pull": ScannerPullJob;
+  inventory: InventoryJob;
+  automation: AutomationJob;
+  reclassify: ReclassifyJob;
+  wsi: WsiJob;
 }
 
 const retainBounded = {
@@ -157,6 +224,16 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   export: { attempts: 2, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
   // Each attempt already retries dropped connections (exports.sftp.<dest>.attempts).
   sftp: { attempts: 3, backoff: { type: "exponential", delay: 30_000, jitter: 0.5 }, ...retainBounded },
+  // A missed heartbeat is counted, not retried: the next one comes a minute later.
+  heartbeat: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
+  cleanup: { attempts: 1, ...retainBounded },
+  // A pull re-checks the scanner until it is complete or past scanners.giveUpHours (the job re-delays itself).
+  "scanner-pull": { attempts: 5, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
+  inventory: { attempts: 3, backoff: { type: "exponential", delay: 30_000, jitter: 0.5 }, ...retainBounded },
+  automation: { attempts: 6, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
+  reclassify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
+  // Conversion is deterministic: a failure (bad TIFF) fails again; two attempts cover a crashed worker.
+  wsi: { attempts: 2, backoff: { type: "exponential", delay: 10_000, jitter: 0.5 }, ...retainBounded },
 };
 
 export type TypedQueue<N extends QueueName> = Queue<JobPayloads[N], unknown, string>;

@@ -1,4 +1,4 @@
-# FIONA roles image: the same image runs `fiona receiver`, `fiona worker` or `fiona web`.
+# FIONA roles image: the same image runs `fiona receiver`, `fiona worker`, `fiona scheduler` or `fiona web`.
 FROM node:20-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends dcmtk && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

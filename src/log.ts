@@ -1,4 +1,5 @@
-import { pino, type Logger } from "pino";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 
 /**
  * Field names that may carry patient identity. Pino removes them wherever they appear, as a net under
@@ -15,14 +16,27 @@ const PHI_FIELDS = [
   "accessionNumber",
 ];
 
-export function createLogger(level = process.env.FIONA_LOG_LEVEL ?? "info", name = "fiona"): Logger {
-  return pino({
+/** Request or job ids added to every log line written inside withLogContext (web requests, jobs). */
+const logContext = new AsyncLocalStorage<Record<string, string>>();
+
+/** Run fn with these fields on every log line it (and whatever it awaits) writes. */
+export const withLogContext = <T>(fields: Record<string, string>, fn: () => T): T =>
+  logContext.run({ ...logContext.getStore(), ...fields }, fn);
+
+export function createLogger(
+  level = process.env.FIONA_LOG_LEVEL ?? "info",
+  name = "fiona",
+  destination?: DestinationStream,
+): Logger {
+  const options: LoggerOptions = {
     name,
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: () => logContext.getStore() ?? {},
     redact: { paths: [...PHI_FIELDS, ...PHI_FIELDS.map((f) => `*.${f}`)], remove: true },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export const log = createLogger();

@@ -11,6 +11,10 @@ import { rulesTest } from "./rules-test.js";
 import { s2m } from "./s2m.js";
 import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
+import { registerInventoryCommands } from "../inventory/cli.js";
+import { registerReclassifyCommands } from "../reclassify/cli.js";
+import { registerPullCommand } from "../scanner/cli.js";
+import { registerAttachCommand } from "../wsi/cli.js";
 
 function parseQueues(list: string | undefined): QueueName[] {
   if (!list) return PROCESSED_QUEUES;
@@ -36,7 +40,7 @@ export function registerCommands(program: Command): void {
       const c = cfg();
       await runRoles(
         c,
-        { receiver: true, workers: PROCESSED_QUEUES, web: true, startRedis: true },
+        { receiver: true, workers: PROCESSED_QUEUES, web: true, scheduler: true, startRedis: true },
         logFor(c),
       );
     });
@@ -56,6 +60,13 @@ export function registerCommands(program: Command): void {
       await runRoles(c, { workers: parseQueues(o.queues) }, logFor(c));
     });
   program
+    .command("scheduler")
+    .description("upsert every job scheduler (heartbeat, cleanup, exports, REDCap, inventory) and keep them")
+    .action(async () => {
+      const c = cfg();
+      await runRoles(c, { scheduler: true }, logFor(c));
+    });
+  program
     .command("web")
     .description("run the web server (Bull Board at /admin/queues, /healthz, /readyz)")
     .action(async () => {
@@ -64,7 +75,9 @@ export function registerCommands(program: Command): void {
     });
   program
     .command("status")
-    .description("job counts per queue")
+    .description(
+      "queues, workers, job totals, files received, associations, disk and heartbeat (as /metrics)",
+    )
     .option("--json", "machine-readable output")
     .action(async (o: { json?: boolean }) => printStatus(cfg(), !!o.json));
   program
@@ -133,6 +146,10 @@ export function registerCommands(program: Command): void {
     .description("stop a running analysis job")
     .argument("<jobId>")
     .action(async (id: string) => cancelAnalysisCommand(cfg(), id));
+  registerInventoryCommands(program, cfg);
+  registerReclassifyCommands(program, cfg);
+  registerPullCommand(program, cfg);
+  registerAttachCommand(program, cfg);
   const rules = program.command("rules").description("classification rules");
   rules
     .command("test")

@@ -2,7 +2,7 @@ import type { FionaConfig } from "../config/schema.js";
 import { readJsonIfExists } from "../fs/atomic.js";
 import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
-import { getQueueCounts } from "../queues/counts.js";
+import { collectMetrics } from "../metrics/collect.js";
 import { StudyRegistry, type StudyEntry } from "../registry/studies.js";
 
 async function withRedis<T>(
@@ -17,14 +17,37 @@ async function withRedis<T>(
   }
 }
 
+/** The same picture as /metrics: queues, workers, job totals, receiver, disk and heartbeat. */
 export async function printStatus(cfg: FionaConfig, json: boolean): Promise<void> {
-  const counts = await withRedis(cfg, (r) => getQueueCounts(r, cfg.redis.prefix));
-  if (json) return void console.log(JSON.stringify(counts, null, 2));
+  const m = await withRedis(cfg, (r) => collectMetrics(r, cfg));
+  if (json) return void console.log(JSON.stringify(m, null, 2));
   const cols = ["waiting", "active", "delayed", "failed", "completed", "paused"] as const;
-  console.log(["queue".padEnd(16), ...cols.map((c) => c.padStart(10))].join(""));
-  for (const [queue, c] of Object.entries(counts)) {
-    console.log([queue.padEnd(16), ...cols.map((k) => String(c[k] ?? 0).padStart(10))].join(""));
+  const extra = ["workers", "done-total", "fail-total", "avg-ms"];
+  console.log(["queue".padEnd(16), ...[...cols, ...extra].map((c) => c.padStart(11))].join(""));
+  for (const [queue, c] of Object.entries(m.queues)) {
+    const j = m.jobs[queue];
+    const attempts = j ? j.buckets.reduce((a, b) => a + b, 0) : 0;
+    const row = [
+      ...cols.map((k) => c[k] ?? 0),
+      m.workers[queue]?.workers ?? 0,
+      j?.completed ?? 0,
+      j?.failed ?? 0,
+      attempts ? Math.round(j!.durationSumMs / attempts) : "-",
+    ];
+    console.log([queue.padEnd(16), ...row.map((v) => String(v).padStart(11))].join(""));
   }
+  const rx = m.receiver;
+  console.log(
+    `\nreceived: ${rx.instancesStored} files, ${rx.bytesReceived} bytes, ${rx.instancesFailed} refused`,
+  );
+  console.log(
+    `associations: ${rx.associationsActive} active, ${rx.associationsAccepted} accepted, ${rx.associationsRejected} rejected`,
+  );
+  console.log(`disk: ${m.disk ? `${m.disk.usedPercent.toFixed(1)}% used (${m.disk.path})` : "unknown"}`);
+  const hb = m.heartbeat;
+  console.log(
+    `heartbeat: ${hb ? `${hb.consecutiveFailures} consecutive failures (${hb.failuresTotal} in all), last ok ${hb.lastOk ?? "never"}, last failure ${hb.lastFailure ?? "never"}` : "no data"}`,
+  );
 }
 
 interface PhiFields {

@@ -103,6 +103,8 @@ export const redcapSchema = z
         coupling: redcapProjectSchema.optional(),
         dataTransferProjects: redcapProjectSchema.optional(),
         autoId: redcapProjectSchema.optional(),
+        /** WhatIsInIDS7: one record per study of the research PACS (src/inventory/redcap.ts). */
+        whatIsInIds7: redcapProjectSchema.optional(),
         /** Per research project REDCap (participant records with an `imaging` repeat), by FIONA project name. */
         perProject: z.record(z.string().min(1), redcapProjectSchema).default({}),
       })

@@ -5,6 +5,7 @@ import type { Redis } from "ioredis";
 import type { Destination, FionaConfig } from "../config/schema.js";
 import { PermanentSendError, RetryableSendError, sendFiles, type StoreDestination } from "../dimse/index.js";
 import type { Logger } from "../log.js";
+import { SitePaths } from "../paths.js";
 import type { SeriesTransferJob } from "../queues/index.js";
 import { registryKeys } from "../registry/keys.js";
 import { withLock } from "../registry/lock.js";
@@ -49,6 +50,12 @@ export function storeDestinationFor(cfg: FionaConfig, project: string, logger: L
   };
 }
 
+/** A series written pseudonymized straight into the outbox (see startPreparedTransfer). */
+function preparedSeries(cfg: FionaConfig, d: SeriesTransferJob): DeidentifyResult {
+  const outDir = new SitePaths(cfg.dataDir).outboxSeries(d.requestId, d.seriesInstanceUid);
+  return { outDir, written: 0, dropped: 0, refused: 0, pseudoStudyInstanceUid: d.studyInstanceUid };
+}
+
 /**
  * Send one pseudonymized series over one association, skipping instances the destination accepted
  * before, so retries and repeated runs send each file once. Connection problems and Out of Resources
@@ -56,7 +63,9 @@ export function storeDestinationFor(cfg: FionaConfig, project: string, logger: L
  */
 export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): Promise<SendResult> {
   const d = job.data;
-  const deid = Object.values(await job.getChildrenValues<DeidentifyResult>())[0];
+  const deid = d.prepared
+    ? preparedSeries(deps.cfg, d)
+    : Object.values(await job.getChildrenValues<DeidentifyResult>())[0];
   if (!deid) throw new UnrecoverableError("de-identification result missing");
   const base = {
     refused: deid.refused,

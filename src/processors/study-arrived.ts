@@ -1,6 +1,8 @@
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { triggerAnalyses, type AnalysisQueue } from "../analysis/trigger.js";
+import type { AutomationSink } from "../automation/emit.js";
+import { emitStudyArrived } from "../automation/triggers.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, StudyArrivedJob } from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
@@ -19,6 +21,8 @@ export interface StudyArrivedDeps extends TransferDeps {
   redcapPush?: Queue<RedcapPushJob>;
   /** Set by the workers: analysis jobs triggered by the called AE title or a project's arrivals are queued. */
   analysisQueue?: AnalysisQueue;
+  /** Set by the workers: study-arrived automation subscriptions fire (src/automation). */
+  automationQueue?: AutomationSink["queue"];
 }
 
 /** Expired quarantine entries and coupling rows are pruned by arrivals, at most this often per process. */
@@ -95,6 +99,17 @@ export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: Study
       (e: unknown) =>
         deps.log.warn({ studyInstanceUid: uid, err: (e as Error).message }, "analysis jobs not queued"),
     );
+
+  if (deps.automationQueue) {
+    const projects = (await deps.transfers.forStudy(uid)).map((r) => r.project);
+    await emitStudyArrived(
+      { cfg: deps.cfg, queue: deps.automationQueue },
+      deps,
+      uid,
+      projects,
+      job.data.arrival,
+    );
+  }
 
   return {
     reruns: runs.length,

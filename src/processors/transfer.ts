@@ -1,4 +1,5 @@
 import type { Job, Queue } from "bullmq";
+import { emitAutomation, type AutomationSink } from "../automation/emit.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, TransferJob } from "../queues/index.js";
 import type { RunResult, TransferRegistry } from "../registry/transfers.js";
@@ -9,6 +10,10 @@ export interface TransferDepsP {
   log: Logger;
   /** Set when REDCap is configured: the result is written back to the request row in Incoming. */
   redcapPush?: Queue<RedcapPushJob>;
+  /** Set by the workers: transfer-done / transfer-failed automation subscriptions fire. */
+  automation?: AutomationSink;
+  /** Called with every recorded result (the wsi stage settles its upload here). */
+  afterRun?: (data: TransferJob, result: RunResult) => Promise<void>;
 }
 
 /** Parent of a transfer run: every series job has finished (or failed for good); record the result. */
@@ -33,6 +38,12 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
       : {}),
   };
   await deps.transfers.finishRun(job.data.requestId, result);
+  // The result is recorded: a failing hook is logged rather than re-running the whole record.
+  await deps
+    .afterRun?.(job.data, result)
+    .catch((e: unknown) =>
+      deps.log.warn({ requestId: job.data.requestId, err: (e as Error).message }, "after-run hook failed"),
+    );
   deps.log.info(
     {
       requestId: job.data.requestId,
@@ -55,6 +66,22 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
       },
       { jobId: `result-${job.data.requestId}-${job.data.run}` },
     );
+  if (deps.automation) {
+    const { requestId, project, studyInstanceUid, run } = job.data;
+    const trigger =
+      status === "done"
+        ? { type: "transfer-done" as const, requestId, project, studyInstanceUid }
+        : {
+            type: "transfer-failed" as const,
+            requestId,
+            project,
+            studyInstanceUid,
+            ...(result.error ? { error: result.error } : {}),
+          };
+    await emitAutomation(deps.automation.cfg, deps.automation.queue, trigger, String(run)).catch(
+      (e: unknown) => deps.log.warn({ requestId, err: (e as Error).message }, "automation not triggered"),
+    );
+  }
   return result;
 }
 

@@ -80,10 +80,14 @@ export interface TransferJob {
   project: string;
   participant: string;
   event?: string;
+  /** Set for a converted slide: the wsi upload whose file is deleted once the run is done. */
+  uploadId?: string;
 }
 
 export interface SeriesTransferJob extends TransferJob {
   seriesInstanceUid: string;
+  /** Already pseudonymized in the outbox (a converted slide): the send job has no deidentify child. */
+  prepared?: boolean;
 }
 
 /**
@@ -146,6 +150,8 @@ export interface ScannerPullJob {
   trigger: "mpps" | "manual";
   /** ISO time the pull started; the pull gives up scanners.giveUpHours after it. */
   startedAt: string;
+  /** The last C-MOVE per series UID (epoch ms, no failed sub-operations, completed count). */
+  moves?: Record<string, { at: number; ok: boolean; completed: number }>;
 }
 
 /** Inventory of one project in the research PACS (crawl), or the reconciliation against transfers. */
@@ -228,7 +234,11 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   heartbeat: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
   cleanup: { attempts: 1, ...retainBounded },
   // A pull re-checks the scanner until it is complete or past scanners.giveUpHours (the job re-delays itself).
-  "scanner-pull": { attempts: 5, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
+  "scanner-pull": {
+    attempts: 5,
+    backoff: { type: "exponential", delay: 5000, jitter: 0.5 },
+    ...retainBounded,
+  },
   inventory: { attempts: 3, backoff: { type: "exponential", delay: 30_000, jitter: 0.5 }, ...retainBounded },
   automation: { attempts: 6, backoff: { type: "exponential", delay: 5000, jitter: 0.5 }, ...retainBounded },
   reclassify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },

@@ -52,7 +52,8 @@ export interface ScpContext {
   acquire(scp: FionaScp): boolean;
   release(scp: FionaScp): void;
   nextId(): number;
-  onStoreOutcome(ok: boolean): void;
+  /** bytes: the dataset's size, counted when stored. */
+  onStoreOutcome(ok: boolean, bytes?: number): void;
   onRejected(): void;
 }
 
@@ -459,7 +460,7 @@ export class FionaScp extends Scp {
         const ok = outcome.status === STORE_STATUS.Success;
         if (ok) this.stored++;
         else this.failed++;
-        this.ctx.onStoreOutcome(ok);
+        this.ctx.onStoreOutcome(ok, collector.length);
         this.respond(pcId, COMMAND_FIELD.CStoreRsp, cmd, outcome.status, outcome.comment);
       })
       .catch((err: unknown) => {

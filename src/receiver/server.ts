@@ -50,6 +50,8 @@ export interface ReceiverStats {
   activeAssociations: number;
   instancesStored: number;
   instancesFailed: number;
+  /** Dataset bytes of the instances stored. */
+  bytesReceived: number;
 }
 
 export interface ReceiverHandle {
@@ -58,8 +60,10 @@ export interface ReceiverHandle {
   readonly host: string;
   /** True while the DICOM port is open (false after close()). */
   listening(): boolean;
-  /** Associations accepted and not yet ended (the heartbeat skips while this is > 0). */
+  /** Associations accepted and not yet ended. */
   activeAssociations(): number;
+  /** When bytes last arrived on any connection (epoch ms, 0 = never): the heartbeat skips while recent. */
+  lastActivityMs(): number;
   stats(): ReceiverStats;
   /**
    * Stop accepting connections, reject new association requests, wait (bounded by closeTimeoutMs) for
@@ -147,9 +151,10 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
 
   const live = new Set<FionaScp>();
   const active = new Set<FionaScp>();
-  const counts = { accepted: 0, rejected: 0, stored: 0, failed: 0 };
+  const counts = { accepted: 0, rejected: 0, stored: 0, failed: 0, bytes: 0 };
   let closing = false;
   let nextId = 0;
+  let lastActivityMs = 0;
   const maxAssociations = cfg.receiver.maxAssociations;
 
   const ctx: ScpContext = {
@@ -169,9 +174,11 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       active.delete(scp);
     },
     nextId: () => ++nextId,
-    onStoreOutcome(ok) {
-      if (ok) counts.stored++;
-      else counts.failed++;
+    onStoreOutcome(ok, bytes = 0) {
+      if (ok) {
+        counts.stored++;
+        counts.bytes += bytes;
+      } else counts.failed++;
     },
     onRejected() {
       counts.rejected++;
@@ -202,6 +209,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       }
       live.add(scp);
       socket.once("close", () => live.delete(scp));
+      socket.on("data", () => (lastActivityMs = Date.now()));
     },
   );
   // Unnegotiated TCP connections beyond this are dropped by the kernel-facing side of Node.
@@ -255,6 +263,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       activeAssociations: active.size,
       instancesStored: counts.stored,
       instancesFailed: counts.failed,
+      bytesReceived: counts.bytes,
     };
   }
 
@@ -263,6 +272,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     host,
     listening: () => server.listening && !closing,
     activeAssociations: () => active.size,
+    lastActivityMs: () => lastActivityMs,
     stats,
     close: () => (closed ??= close()),
   };

@@ -184,6 +184,16 @@ export class StudyRegistry {
     return score !== null && Number(score) >= now - this.retentionMs;
   }
 
+  /** Remove one study from the list now (its files were deleted by the archive cleanup). */
+  async remove(studyUid: string): Promise<boolean> {
+    const key = this.keys.study(studyUid);
+    const accession = (await this.redis.hget(key, "accessionNumber")) ?? "";
+    const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(accession)];
+    return (
+      Number(await this.redis.eval(PRUNE_ONE, keys.length, ...keys, studyUid, Number.MAX_SAFE_INTEGER)) === 1
+    );
+  }
+
   /**
    * Remove studies whose last activity is older than the retention period from the registry (their
    * files stay on disk; a re-sent study appears again). Returns how many were removed.

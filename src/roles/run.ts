@@ -1,7 +1,11 @@
 import type { FionaConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { QueueName } from "../queues/index.js";
+import { startReceiverMetrics } from "../metrics/receiver.js";
 import { startReceiver, type ReceiverHandle } from "../receiver/server.js";
+import { startMppsScp } from "../scanner/mpps-scp.js";
+import { startHeartbeat } from "../schedules/heartbeat.js";
+import { startScheduler } from "../schedules/scheduler.js";
 import { startWeb } from "../web/server.js";
 import { ensureRedis, type RedisHandle } from "./local-redis.js";
 import { startWorkersThread } from "./workers-host.js";
@@ -11,6 +15,8 @@ export interface RoleSelection {
   receiver?: boolean;
   workers?: QueueName[];
   web?: boolean;
+  /** Upsert every job scheduler and keep them (fiona scheduler, fiona start). */
+  scheduler?: boolean;
   /** Start a child redis-server when none answers (fiona start). */
   startRedis?: boolean;
 }
@@ -40,7 +46,16 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
     }
     if (sel.receiver) {
       receiver = await startReceiver(cfg, { log });
+      // Stopped after the receiver (stops run in reverse), so its last counts are flushed.
+      stops.push(startReceiverMetrics(cfg, receiver.stats).close);
       stops.push(() => receiver!.close());
+      const heartbeat = await startHeartbeat(cfg, receiver, log, () => exitForRestart());
+      stops.push(() => heartbeat.close());
+      if (cfg.scanners.mpps.enabled) stops.push((await startMppsScp(cfg, { log })).close);
+    }
+    if (sel.scheduler) {
+      const scheduler = await startScheduler(cfg, log);
+      stops.push(() => scheduler.close());
     }
     if (workers && receiver && cfg.ingest.yieldToReceiver) {
       const timer = yieldToReceiver(receiver, workers);
@@ -68,6 +83,9 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
       }
       log.info("stopped");
     })());
+  // A failing heartbeat: shut down briefly (a wedged association would hold close() up), exit non-zero.
+  const exitForRestart = () =>
+    void Promise.race([close(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(1));
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     process.once(sig, () => {
       log.info({ signal: sig }, "shutting down");

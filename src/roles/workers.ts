@@ -1,11 +1,13 @@
-import { FlowProducer, Worker, type Processor } from "bullmq";
+import { FlowProducer, Worker, type Processor, type Queue } from "bullmq";
 import { fileURLToPath } from "node:url";
 import { watchRules, type CompiledRules } from "../classify/index.js";
 import type { FionaConfig } from "../config/schema.js";
-import type { Logger } from "../log.js";
+import { withLogContext, type Logger } from "../log.js";
+import { JobMetrics } from "../metrics/jobs.js";
 import { SitePaths } from "../paths.js";
 import { SeriesWriter } from "../ingest/series-writer.js";
 import { arrivalProcessor } from "../processors/arrival.js";
+import { automationProcessor } from "../processors/automation.js";
 import { deidentifyProcessor } from "../processors/deidentify.js";
 import { ingestProcessor, studyActivity } from "../processors/ingest.js";
 import { sendProcessor } from "../processors/send.js";
@@ -16,11 +18,20 @@ import { studyArrivedProcessor } from "../processors/study-arrived.js";
 import { transferProcessor } from "../processors/transfer.js";
 import { exportProcessor } from "../processors/export.js";
 import { sftpProcessor } from "../processors/sftp.js";
-import { scheduleClearExports } from "../schedules/clear-exports.js";
+import { inventoryProcessor } from "../processors/inventory.js";
+import { reclassifyProcessor } from "../processors/reclassify.js";
+import { scannerPullProcessor } from "../processors/scanner-pull.js";
+import { settleUpload, wsiProcessor } from "../processors/wsi.js";
+import { uploadStore } from "../wsi/uploads.js";
+import { MppsStore } from "../scanner/mpps-store.js";
+import { cleanupProcessor } from "../processors/cleanup.js";
+import { diskUsedPercent } from "../schedules/clear-exports.js";
+import { upsertSchedules } from "../schedules/index.js";
+import { CouplingRegistry } from "../registry/coupling.js";
+import { emitAutomation } from "../automation/emit.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
-import { redcapToken } from "../redcap/client.js";
-import { ConfigRefresher, configuredTables } from "../redcap/tables.js";
+import { ConfigRefresher } from "../redcap/tables.js";
 import { StudyRegistry } from "../registry/studies.js";
 import { TransferRegistry } from "../registry/transfers.js";
 import { DeidPool } from "../transfer/deid-pool.js";
@@ -52,6 +63,12 @@ export const PROCESSED_QUEUES: QueueName[] = [
   QUEUES.analysis,
   QUEUES.export,
   QUEUES.sftp,
+  QUEUES.inventory,
+  QUEUES.reclassify,
+  QUEUES.scannerPull,
+  QUEUES.automation,
+  QUEUES.cleanup,
+  QUEUES.wsi,
 ];
 
 export async function startWorkers(
@@ -95,6 +112,20 @@ export async function startWorkers(
       }
     : undefined;
   const analysisQueue = createQueue(QUEUES.analysis, connection, prefix);
+  const automationQueue = createQueue(QUEUES.automation, connection, prefix);
+  // Pending jobs on these keep the archive cleanup away from their study.
+  const protectingQueues: Queue[] = (
+    [
+      "ingest",
+      "arrival",
+      "study-arrived",
+      "transfer",
+      "deidentify",
+      "send",
+      "analysis",
+      "reclassify",
+    ] as const
+  ).map((q) => createQueue(q, connection, prefix) as Queue);
   const transferDeps = {
     cfg,
     paths,
@@ -103,6 +134,7 @@ export async function startWorkers(
     log,
     ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
     analysisQueue,
+    automationQueue,
   };
   // With REDCap, cfg.projects / cfg.routing.rules are the file's merged with the tables pulled from
   // REDCap (src/redcap/tables.ts): refreshed on a timer and at the start of arrival and de-identification jobs.
@@ -142,7 +174,13 @@ export async function startWorkers(
     },
     "study-arrived": { fn: withConfig(studyArrivedProcessor(transferDeps)), concurrency: 4 },
     transfer: {
-      fn: transferProcessor({ transfers, log, ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}) }),
+      fn: transferProcessor({
+        transfers,
+        log,
+        automation: { cfg, queue: automationQueue },
+        ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
+        afterRun: settleUpload(cfg, uploadStore(cfg)),
+      }),
       concurrency: 4,
     },
     ...(pool
@@ -164,6 +202,63 @@ export async function startWorkers(
       concurrency: 2,
     },
     sftp: { fn: sftpProcessor({ cfg, log }) as Processor, concurrency: 2 },
+    inventory: {
+      fn: inventoryProcessor({
+        cfg,
+        paths,
+        transfers,
+        log,
+        redis: connection,
+        ...(redcapQueues ? { redcapQueues: [redcapQueues.push, redcapQueues.sync] } : {}),
+      }) as Processor,
+      concurrency: 1,
+    },
+    "scanner-pull": {
+      fn: scannerPullProcessor({
+        cfg,
+        paths,
+        store: new MppsStore(connection, prefix, cfg.scanners.giveUpHours),
+        log,
+      }) as Processor,
+      concurrency: 4,
+    },
+    automation: { fn: automationProcessor({ cfg, log }) as Processor, concurrency: 4 },
+    cleanup: {
+      fn: cleanupProcessor({
+        cfg,
+        paths,
+        redis: connection,
+        studies: new StudyRegistry(connection, prefix, { retentionDays: cfg.quarantine.retentionDays }),
+        coupling: new CouplingRegistry(connection, prefix, { expiryDays: cfg.coupling.expiryDays }),
+        transfers,
+        log,
+        pipelineQueues: protectingQueues,
+        usage: diskUsedPercent,
+        onDiskAbove: async (percent, threshold, dir) =>
+          void (await emitAutomation(cfg, automationQueue, {
+            type: "disk-above",
+            percent,
+            threshold,
+            path: dir,
+          })),
+      }) as Processor,
+      concurrency: 1,
+    },
+    wsi: {
+      fn: withConfig(wsiProcessor({ ...transferDeps, store: uploadStore(cfg) }) as Processor),
+      concurrency: 1,
+    },
+    reclassify: {
+      fn: reclassifyProcessor({
+        paths,
+        redis: connection,
+        prefix,
+        rules: () => rules.current(),
+        arrivalQueue,
+        log,
+      }),
+      concurrency: 2,
+    },
   };
   const limiters: Partial<Record<QueueName, { max: number; duration: number }>> = {};
   if (redcapCfg && redcapQueues) {
@@ -189,27 +284,11 @@ export async function startWorkers(
     const limiter = { max: redcapCfg.rateLimitPerMinute, duration: 60_000 };
     limiters["redcap-push"] = limiter;
     limiters["redcap-sync"] = limiter;
-    if (only.includes(QUEUES.redcapSync) && redcapToken(redcapCfg, "incoming"))
-      await redcapQueues.sync.upsertJobScheduler(
-        "redcap-pull-transfers",
-        { every: redcapCfg.syncIntervalSeconds * 1000 },
-        { name: "pull-transfers", data: { redcapProject: "incoming", kind: "pull-transfers" } },
-      );
-    const tables = configuredTables(cfg);
-    if (only.includes(QUEUES.redcapSync) && Object.values(tables).some(Boolean))
-      await redcapQueues.sync.upsertJobScheduler(
-        "redcap-pull-tables",
-        { every: redcapCfg.syncIntervalSeconds * 1000 },
-        { name: "pull-tables", data: { redcapProject: "tables", kind: "pull-tables" } },
-      );
   }
+  // The schedulers of the queues this process works on (REDCap pulls, export and disk cleanup, …).
+  await upsertSchedules(cfg, connection, { queues: only, log });
 
-  if (only.includes(QUEUES.export)) {
-    const exportQueue = createQueue(QUEUES.export, connection, prefix);
-    await scheduleClearExports(cfg, exportQueue);
-    await exportQueue.close();
-  }
-
+  const jobMetrics = new JobMetrics(connection, prefix);
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
   for (const queue of only) {
     const p = processors[queue];
@@ -218,7 +297,10 @@ export async function startWorkers(
       continue;
     }
     const limiter = limiters[queue];
-    const worker = new Worker(queue, p.fn, {
+    // Every log line a job writes carries its queue and job id (src/log.ts withLogContext).
+    const fn: Processor = (job, token) =>
+      withLogContext({ queue, jobId: job.id ?? "" }, () => p.fn(job, token) as Promise<unknown>);
+    const worker = new Worker(queue, fn, {
       connection,
       prefix,
       concurrency: p.concurrency,
@@ -228,6 +310,7 @@ export async function startWorkers(
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed"),
     );
     worker.on("error", (err) => log.error({ queue, err: err.message }, "worker error"));
+    jobMetrics.attach(worker, queue);
     workers.push({ queue, worker });
   }
   log.info({ queues: workers.map((w) => w.queue), prefix }, "workers started");
@@ -246,6 +329,7 @@ export async function startWorkers(
       if (refreshTimer) clearInterval(refreshTimer);
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));
+      await jobMetrics.close();
       await Promise.all([
         arrivalQueue.close(),
         studyArrivedQueue.close(),
@@ -254,6 +338,8 @@ export async function startWorkers(
         redcapQueues?.push.close(),
         redcapQueues?.sync.close(),
         analysisQueue.close(),
+        ...protectingQueues.map((q) => q.close()),
+        automationQueue.close(),
       ]);
       rules.close();
       await connection.quit().catch(() => connection.disconnect());

@@ -1,10 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { Queue } from "bullmq";
 import type { FionaConfig } from "../config/schema.js";
 import { ExportStore, exportsDir, exportsTempDir } from "../export/store.js";
 import type { Logger } from "../log.js";
-import type { ExportJob } from "../queues/index.js";
 
 export interface ClearResult {
   tempRemoved: string[];
@@ -86,12 +84,3 @@ export async function clearExports(
 }
 
 export const CLEAR_EXPORTS_SCHEDULER = "clear-exports";
-
-/** Run clearExports every exports.clearIntervalMinutes on the export queue. */
-export async function scheduleClearExports(cfg: FionaConfig, queue: Queue<ExportJob>): Promise<void> {
-  await queue.upsertJobScheduler(
-    CLEAR_EXPORTS_SCHEDULER,
-    { every: Math.round(cfg.exports.clearIntervalMinutes * 60_000) },
-    { name: CLEAR_EXPORTS_SCHEDULER, data: { kind: "clear-exports" } },
-  );
-}

@@ -47,29 +47,11 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
     r,
     counts.reduce((a, b) => a + b, 0),
   );
-  const base: TransferJob = {
-    requestId: id,
-    run,
-    studyInstanceUid: r.studyInstanceUid,
-    project: r.project,
-    participant: r.participant,
-    ...(r.event !== undefined ? { event: r.event } : {}),
-  };
-  const { attempts, backoffMs } = deps.cfg.transfer;
+  const base = runJob(r, id, run);
   const children: FlowJob[] = series.map((seriesInstanceUid) => {
     const data: SeriesTransferJob = { ...base, seriesInstanceUid };
     return {
-      name: QUEUES.send,
-      queueName: QUEUES.send,
-      data,
-      opts: {
-        ...DEFAULT_JOB_OPTIONS.send,
-        jobId: `${id}-${run}-${seriesInstanceUid}-send`,
-        attempts,
-        backoff: { type: "exponential", delay: backoffMs, jitter: 0.5 },
-        // A series that fails for good is recorded by the parent instead of blocking it.
-        ignoreDependencyOnFailure: true,
-      },
+      ...sendJob(deps.cfg, data),
       children: [
         {
           name: QUEUES.deidentify,
@@ -84,12 +66,66 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
       ],
     };
   });
-  await deps.flow.add({
+  await deps.flow.add(transferFlow(base, children));
+  return { requestId: id, run, series: series.length };
+}
+
+/**
+ * Start one run for a series that is already pseudonymized in the outbox (a converted slide): the
+ * same transfer parent with one send child and no deidentify child.
+ */
+export async function startPreparedTransfer(
+  deps: TransferDeps,
+  r: TransferRequest,
+  seriesInstanceUid: string,
+  files: number,
+  uploadId?: string,
+): Promise<StartedTransfer> {
+  validateRequest(r, deps.cfg.projects);
+  const id = requestId(r);
+  const run = await deps.transfers.startRun(id, r, files);
+  const base = runJob(r, id, run, uploadId);
+  const data: SeriesTransferJob = { ...base, seriesInstanceUid, prepared: true };
+  await deps.flow.add(transferFlow(base, [sendJob(deps.cfg, data)]));
+  return { requestId: id, run, series: 1 };
+}
+
+/** The payload of one run's transfer parent (identifiers only; the participant is a pseudonym). */
+function runJob(r: TransferRequest, requestId: string, run: number, uploadId?: string): TransferJob {
+  return {
+    requestId,
+    run,
+    studyInstanceUid: r.studyInstanceUid,
+    project: r.project,
+    participant: r.participant,
+    ...(r.event !== undefined ? { event: r.event } : {}),
+    ...(uploadId !== undefined ? { uploadId } : {}),
+  };
+}
+
+function sendJob(cfg: FionaConfig, data: SeriesTransferJob): FlowJob {
+  const { attempts, backoffMs } = cfg.transfer;
+  return {
+    name: QUEUES.send,
+    queueName: QUEUES.send,
+    data,
+    opts: {
+      ...DEFAULT_JOB_OPTIONS.send,
+      jobId: `${data.requestId}-${data.run}-${data.seriesInstanceUid}-send`,
+      attempts,
+      backoff: { type: "exponential", delay: backoffMs, jitter: 0.5 },
+      // A series that fails for good is recorded by the parent instead of blocking it.
+      ignoreDependencyOnFailure: true,
+    },
+  };
+}
+
+function transferFlow(base: TransferJob, children: FlowJob[]): FlowJob {
+  return {
     name: QUEUES.transfer,
     queueName: QUEUES.transfer,
     data: base,
-    opts: { ...DEFAULT_JOB_OPTIONS.transfer, jobId: `${id}-${run}` },
+    opts: { ...DEFAULT_JOB_OPTIONS.transfer, jobId: `${base.requestId}-${base.run}` },
     children,
-  });
-  return { requestId: id, run, series: series.length };
+  };
 }

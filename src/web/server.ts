@@ -8,8 +8,11 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { log as defaultLog, type Logger } from "../log.js";
+import { workerLiveness } from "../queues/liveness.js";
 import { createRedis } from "../queues/connection.js";
 import { readRedcapAlert } from "../redcap/alert.js";
+import { requestIds } from "../metrics/request-id.js";
+import { metricsHandler } from "../metrics/web.js";
 import { countQueues } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { createApiRouter } from "./api/index.js";
@@ -222,6 +225,7 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
   app.disable("x-powered-by");
   app.disable("etag");
   app.use(securityHeaders);
+  app.use(requestIds(logger));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -264,6 +268,18 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
         );
       }
     }
+    // A queue with waiting jobs and no live worker, or whose oldest job waits too long (src/queues/liveness.ts).
+    if (redis.status === "fulfilled") {
+      const maxWaitingMs = config.schedules.maxWaitingSeconds * 1000;
+      const live = await timeout(workerLiveness(queues.values(), { maxWaitingMs }), readinessTimeout).catch(
+        () => undefined,
+      );
+      const stalled = live?.filter((q) => q.stalled) ?? [];
+      checks.queues = live
+        ? { ok: stalled.length === 0, ...(stalled.length ? { detail: stalled } : {}) }
+        : { ok: false, detail: "queue liveness not read in time" };
+      if (!checks.queues.ok) ready = false;
+    }
     // The REDCap alert (IP ban): reported as a degraded check (ok: false) but readiness stays as it is,
     // since the REDCap stages are paused on their own while receiving, routing and transfers carry on.
     if (config.redcap && redis.status === "fulfilled") {
@@ -299,6 +315,9 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
       res.status(503).json({ error: "queue counts unavailable" });
     }
   });
+
+  // Counts only, no patient data; behind the same basic auth as the API when one is configured.
+  app.get("/metrics", auth, metricsHandler(config, connection, logger));
 
   app.use("/api", createApiRouter({ config, redis: connection, flow, users, sessions, logger }));
 

@@ -110,9 +110,11 @@ describe("fiona start and the CLI", () => {
     expect(plain).not.toContain(study.phi.patientId);
     expect(await cli("studies", "--show-phi")).toContain(study.phi.patientId);
 
-    const status = JSON.parse(await cli("status", "--json")) as Record<string, { failed: number }>;
-    expect(status.ingest?.failed).toBe(0);
-    expect(Object.keys(status)).toEqual(
+    const status = JSON.parse(await cli("status", "--json")) as {
+      queues: Record<string, { failed: number }>;
+    };
+    expect(status.queues.ingest?.failed).toBe(0);
+    expect(Object.keys(status.queues)).toEqual(
       expect.arrayContaining(["ingest", "arrival", "study-arrived", "send"]),
     );
   });

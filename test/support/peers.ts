@@ -97,8 +97,11 @@ export interface Orthanc {
   stop(): Promise<void>;
 }
 
-/** Orthanc with a temporary config and storage under `dir`; AE RESEARCH, no HTTP auth, localhost only. */
-export async function startOrthanc(dir: string): Promise<Orthanc> {
+/**
+ * Orthanc with a temporary config and storage under `dir`; AE RESEARCH, no HTTP auth, localhost only.
+ * `extra` adds or overrides configuration options (e.g. DicomAlwaysAllowFind, LimitFindResults).
+ */
+export async function startOrthanc(dir: string, extra: Record<string, unknown> = {}): Promise<Orthanc> {
   mkdirSync(path.join(dir, "db"), { recursive: true });
   const dicomPort = await freePort();
   const httpPort = await freePort();
@@ -115,6 +118,7 @@ export async function startOrthanc(dir: string): Promise<Orthanc> {
       RemoteAccessAllowed: false,
       AuthenticationEnabled: false,
       Plugins: [],
+      ...extra,
     }),
   );
   const child = spawn(ORTHANC, [config], {
@@ -135,4 +139,50 @@ export async function startOrthanc(dir: string): Promise<Orthanc> {
   );
   // Orthanc takes ~3 s to stop on SIGTERM/SIGINT; its storage is thrown away, so kill it.
   return { dicomPort, httpPort, url, stop: () => stopChild(child, "SIGKILL") };
+}
+
+export interface Dcmqrscp {
+  port: number;
+  /** Storage directory of the AE (dcmqrscp keeps its index.dat there). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * dcmtk's dcmqrscp as a Q/R SCP (C-STORE, C-FIND, C-MOVE) with one read-write AE, `aeTitle` (default
+ * RESEARCH), storing under `dir`. `hosts` are HostTable lines (`NAME = (AE, host, port)`) for C-MOVE
+ * destinations. Its C-FIND matches only the keys its index holds (not InstitutionName, no
+ * NumberOfStudyRelated* counts).
+ */
+export async function startDcmqrscp(
+  dir: string,
+  opts: { aeTitle?: string; hosts?: string[] } = {},
+): Promise<Dcmqrscp> {
+  const storage = path.join(dir, "db");
+  mkdirSync(storage, { recursive: true });
+  const port = await freePort();
+  const config = path.join(dir, "dcmqrscp.cfg");
+  writeFileSync(
+    config,
+    [
+      `NetworkTCPPort = ${port}`,
+      "MaxPDUSize = 16384",
+      "MaxAssociations = 16",
+      "HostTable BEGIN",
+      ...(opts.hosts ?? []),
+      "HostTable END",
+      "VendorTable BEGIN",
+      "VendorTable END",
+      "AETable BEGIN",
+      `${opts.aeTitle ?? "RESEARCH"} ${storage} RW (1000, 1024mb) ANY`,
+      "AETable END",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("dcmqrscp", ["-c", config], {
+    env: { ...process.env, TCP_NODELAY: "1" },
+    stdio: "ignore",
+  });
+  await waitUntil(() => isListening(port), "dcmqrscp", child);
+  return { port, dir: storage, stop: () => stopChild(child) };
 }

@@ -16,7 +16,7 @@ let redis: Redis;
 let secured: WebHandle;
 let open: WebHandle;
 
-const PROTECTED = ["/api/status", "/admin/queues", "/admin/queues/api/queues"];
+const PROTECTED = ["/api/status", "/metrics", "/admin/queues", "/admin/queues/api/queues"];
 
 beforeAll(async () => {
   redis = createRedis(REDIS_URL, "producer");

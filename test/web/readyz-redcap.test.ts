@@ -36,7 +36,7 @@ describe("/readyz and the REDCap alert", () => {
     let res = await fetch(`${web.url}/readyz`);
     expect(await res.json()).toEqual({
       status: "ready",
-      checks: { redis: { ok: true }, redcap: { ok: true } },
+      checks: { redis: { ok: true }, queues: { ok: true }, redcap: { ok: true } },
     });
 
     const queues = [

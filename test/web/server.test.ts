@@ -79,6 +79,7 @@ describe("web server", () => {
         redis: { ok: true },
         workers: { ok: true, detail: [{ queue: "ingest", running: true, paused: false }] },
         receiver: { ok: true, detail: "listening" },
+        queues: { ok: true },
       },
     });
   });
@@ -87,7 +88,10 @@ describe("web server", () => {
     const web = await start();
     const res = await fetch(`${web.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ready", checks: { redis: { ok: true } } });
+    expect(await res.json()).toEqual({
+      status: "ready",
+      checks: { redis: { ok: true }, queues: { ok: true } },
+    });
   });
 
   it("/readyz is 503 when the callback says not ready, listing each check", async () => {
@@ -105,6 +109,7 @@ describe("web server", () => {
         redis: { ok: true },
         workers: { ok: false, detail: "ingest paused" },
         receiver: { ok: true },
+        queues: { ok: true },
       },
     });
   });

@@ -22,6 +22,7 @@ import { openApiDocument } from "./openapi.js";
 import { StudyViews, type StudyTransferRef } from "./studies.js";
 import { promises as fs } from "node:fs";
 import { registerExportRoutes } from "../../export/web.js";
+import { registerInventoryRoutes } from "../../inventory/web.js";
 
 /**
  * The REST API under /api: everything the Assign page does. See ./openapi.ts for the contract and
@@ -744,6 +745,12 @@ export function createApiRouter(deps: ApiDeps): Router {
         .record({ user: p.user.name, via: p.via, ip: req.ip ?? "", ...e })
         .catch((err: Error) => logger.error({ err: err.message }, "web: audit write failed"));
     },
+  });
+
+  registerInventoryRoutes(router, {
+    cfg,
+    grantedProject: (res, name) => grantedProject(principalOf(res), name).name,
+    httpError: (status, message) => new HttpError(status, message),
   });
 
   // ---- errors ----

@@ -4,6 +4,7 @@
  */
 
 import { exportApiPaths, exportApiSchemas } from "../../export/openapi.js";
+import { inventoryApiPaths } from "../../inventory/openapi.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown, description = "OK") => ({
@@ -227,6 +228,7 @@ export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
         },
       },
       ...exportApiPaths,
+      ...inventoryApiPaths,
       "/api/audit": {
         get: {
           summary: "Audit log, newest first (admins: everything; others: their projects)",

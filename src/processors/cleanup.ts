@@ -1,0 +1,31 @@
+import { UnrecoverableError, type Job } from "bullmq";
+import { runArchiveCleanup, type ArchiveCleanupDeps } from "../cleanup/archive.js";
+import { clearStaleLinks } from "../cleanup/stale-links.js";
+import type { CleanupJob } from "../queues/index.js";
+import type { CouplingRegistry } from "../registry/coupling.js";
+import { pruneRouting } from "../routing/apply.js";
+
+export interface CleanupDeps extends ArchiveCleanupDeps {
+  coupling: CouplingRegistry;
+}
+
+/** Housekeeping jobs of the `cleanup` queue; job.data.dryRun (or archiveCleanup.dryRun) deletes nothing. */
+export const cleanupProcessor = (deps: CleanupDeps) => async (job: Job<CleanupJob>) => {
+  const dryRun = job.data.dryRun ?? deps.cfg.schedules.archiveCleanup.dryRun;
+  switch (job.data.kind) {
+    case "archive":
+      return runArchiveCleanup(deps, dryRun);
+    case "stale-links": {
+      const r = await clearStaleLinks(deps.paths, dryRun);
+      deps.log.info({ jobId: job.id, event: "stale-links", dryRun, ...r }, "stale links cleared");
+      return r;
+    }
+    case "quarantine-retention": {
+      const r = await pruneRouting(deps);
+      deps.log.info({ jobId: job.id, event: "quarantine-retention", ...r }, "expired list entries removed");
+      return r;
+    }
+    default:
+      throw new UnrecoverableError(`unknown cleanup kind ${String((job.data as { kind?: unknown }).kind)}`);
+  }
+};

@@ -1,0 +1,133 @@
+import { rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { UnrecoverableError, type Job } from "bullmq";
+import type { FionaConfig } from "../config/schema.js";
+import { assertPathSafeUid } from "../dicom/uid.js";
+import type { Logger } from "../log.js";
+import type { SitePaths } from "../paths.js";
+import type { TransferJob, WsiJob } from "../queues/index.js";
+import type { RunResult } from "../registry/transfers.js";
+import {
+  InvalidRequestError,
+  requestId,
+  validateRequest,
+  type TransferRequest,
+} from "../transfer/request.js";
+import { startPreparedTransfer, type StartedTransfer, type TransferDeps } from "../transfer/start.js";
+import { convertSlide, WsiInputError } from "../wsi/convert.js";
+import { slideDataset } from "../wsi/identity.js";
+import type { UploadRecord, UploadStore } from "../wsi/uploads.js";
+import { siteSecret } from "./deidentify.js";
+
+export interface WsiDeps extends TransferDeps {
+  paths: SitePaths;
+  store: UploadStore;
+  log: Logger;
+}
+
+export interface WsiResult extends StartedTransfer {
+  instances: number;
+}
+
+async function fail(store: UploadStore, record: UploadRecord, message: string): Promise<never> {
+  record.state = "failed";
+  record.error = message;
+  await store.save(record);
+  throw new UnrecoverableError(message);
+}
+
+/**
+ * Convert one complete upload into the outbox as a pseudonymized WSM series and start its transfer
+ * (a send job without deidentify child). Bad input fails the upload for good and keeps the file.
+ */
+export async function processWsi(job: Job<WsiJob>, deps: WsiDeps): Promise<WsiResult> {
+  const { cfg, store } = deps;
+  const record = await store.get(job.data.uploadId);
+  if (!record) throw new UnrecoverableError(`upload ${job.data.uploadId} not found`);
+  if (record.state === "receiving" || record.state === "sent")
+    throw new UnrecoverableError(`upload ${record.id} is ${record.state}`);
+  const dataset = slideDataset({
+    project: record.project,
+    participant: record.participant,
+    ...(record.event !== undefined ? { event: record.event } : {}),
+    uploadId: record.id,
+    metadata: record.metadata,
+    completedAt: new Date(record.completedAt ?? record.createdAt),
+    studyPer: cfg.wsi.studyPer,
+    siteSecret: siteSecret(cfg),
+  });
+  const request: TransferRequest = {
+    studyInstanceUid: dataset.studyInstanceUid,
+    project: record.project,
+    participant: record.participant,
+    ...(record.event !== undefined ? { event: record.event } : {}),
+    requestedBy: "wsi",
+  };
+  try {
+    validateRequest(request, cfg.projects);
+  } catch (e) {
+    if (e instanceof InvalidRequestError) return fail(store, record, e.message);
+    throw e;
+  }
+  record.state = "converting";
+  delete record.error;
+  await store.save(record);
+
+  const outDir = deps.paths.outboxSeries(requestId(request), dataset.seriesInstanceUid);
+  const log = deps.log.child({
+    jobId: job.id,
+    uploadId: record.id,
+    seriesInstanceUid: dataset.seriesInstanceUid,
+  });
+  let converted;
+  try {
+    converted = await convertSlide(store.slidePath(record), outDir, dataset, {
+      keepThumbnail: cfg.wsi.keepThumbnail,
+    });
+  } catch (e) {
+    if (e instanceof WsiInputError) {
+      log.warn({ err: e.message }, "slide refused");
+      return fail(store, record, e.message);
+    }
+    throw e;
+  }
+  // The send stage names instances by file (<SOPInstanceUID>.dcm) to skip what was accepted before.
+  for (const i of converted.instances) {
+    const name = `${assertPathSafeUid(i.sopInstanceUid, "SOPInstanceUID")}.dcm`;
+    await rename(i.path, path.join(outDir, name));
+  }
+  const started = await startPreparedTransfer(
+    deps,
+    request,
+    dataset.seriesInstanceUid,
+    converted.instances.length,
+    record.id,
+  );
+  record.requestId = started.requestId;
+  await store.save(record);
+  log.info(
+    { requestId: started.requestId, run: started.run, instances: converted.instances.length },
+    "slide converted",
+  );
+  return { ...started, instances: converted.instances.length };
+}
+
+/** The transfer stage's afterRun hook: settle the slide upload of a finished run. */
+export function settleUpload(cfg: FionaConfig, store: UploadStore) {
+  return async (data: TransferJob, result: RunResult): Promise<void> => {
+    if (!data.uploadId) return;
+    const record = await store.get(data.uploadId);
+    if (!record) return;
+    if (result.status === "done") {
+      record.state = "sent";
+      delete record.error;
+      if (cfg.wsi.deleteUploadAfterSend) await rm(store.slidePath(record), { force: true });
+    } else {
+      record.state = "failed";
+      record.error = result.error ?? `transfer ${result.status}`;
+    }
+    await store.save(record);
+  };
+}
+
+export const wsiProcessor = (deps: WsiDeps) => (job: Job<WsiJob>) => processWsi(job, deps);

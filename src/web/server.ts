@@ -20,6 +20,7 @@ import { ASSIGN_PATH, assignPageRouter } from "./assign/index.js";
 import { basicAuth } from "./auth.js";
 import { SessionManager, sessionKey } from "./session.js";
 import { UserDirectory } from "./users.js";
+import { ATTACH_PATH, ATTACH_STATIC_DIR } from "../wsi/page.js";
 
 export const BULL_BOARD_PATH = "/admin/queues";
 
@@ -325,6 +326,7 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     res.redirect(302, `${ASSIGN_PATH}/`);
   });
   app.use(ASSIGN_PATH, assignPageRouter());
+  app.use(ATTACH_PATH, assignPageRouter(ATTACH_STATIC_DIR));
 
   app.use(BULL_BOARD_PATH, auth, sameOriginWrites, boardApp);
 

@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { connectProducer } from "../queues/connection.js";
 import { DEFAULT_JOB_OPTIONS, QUEUES, createQueue } from "../queues/index.js";
@@ -37,16 +38,7 @@ export function registerAttachCommand(program: Command, cfg: () => FionaConfig):
 
 /** Copy the file into the upload store (streamed) and queue its conversion; returns the upload. */
 export async function attachFile(cfg: FionaConfig, file: string, o: AttachOptions): Promise<UploadRecord> {
-  validateRequest(
-    {
-      studyInstanceUid: "1.2",
-      project: o.project,
-      participant: o.participant,
-      ...(o.event !== undefined ? { event: o.event } : {}),
-      requestedBy: "cli",
-    },
-    cfg.projects,
-  );
+  validateAttachTarget(cfg, o, "cli");
   const metadata = parseMetaOptions(o.meta ?? []);
   const extension = slideExtension(file);
   const { size } = await stat(file);
@@ -61,14 +53,40 @@ export async function attachFile(cfg: FionaConfig, file: string, o: AttachOption
   });
   const record = await store.append(created.id, 0, createReadStream(file));
   const redis = await connectProducer(cfg.redis.url);
-  const queue = createQueue(QUEUES.wsi, redis, cfg.redis.prefix);
   try {
-    await queue.add(QUEUES.wsi, { uploadId: record.id }, { ...DEFAULT_JOB_OPTIONS.wsi, jobId: record.id });
+    await queueConversion(cfg, redis, record.id);
   } finally {
-    await queue.close();
     redis.disconnect();
   }
   return record;
+}
+
+/** Check project, participant and event of a slide as for a transfer request (InvalidRequestError). */
+export function validateAttachTarget(
+  cfg: FionaConfig,
+  o: Pick<AttachOptions, "project" | "participant" | "event">,
+  requestedBy: string,
+): void {
+  validateRequest(
+    {
+      studyInstanceUid: "1.2",
+      project: o.project,
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      requestedBy,
+    },
+    cfg.projects,
+  );
+}
+
+/** Queue the conversion of a complete upload (job id = upload id, so a repeat adds nothing). */
+export async function queueConversion(cfg: FionaConfig, redis: Redis, uploadId: string): Promise<void> {
+  const queue = createQueue(QUEUES.wsi, redis, cfg.redis.prefix);
+  try {
+    await queue.add(QUEUES.wsi, { uploadId }, { ...DEFAULT_JOB_OPTIONS.wsi, jobId: uploadId });
+  } finally {
+    await queue.close();
+  }
 }
 
 /** Poll the upload until it is sent or failed (or its conversion job failed without settling it). */

@@ -124,7 +124,11 @@ describe("scanner pull (dcmqrscp as the scanner)", () => {
     // Still waiting for the step to end: no outcome yet.
     expect(await store.outcome(mppsStudy.studyInstanceUid)).toBeUndefined();
     // The series that arrived by storescu was counted at IMAGE level, not moved again.
-    const moved = Object.keys((await queue.getJob(job!.id!))!.data.moves ?? {});
+    // The pass records its moves in the job data after the images may already be in raw/.
+    const moved = await waitFor(async () => {
+      const keys = Object.keys((await queue.getJob(job!.id!))?.data.moves ?? {});
+      return keys.length >= 2 && keys;
+    }, "the moves recorded in the job");
     expect(moved.sort()).toEqual(
       mppsStudy.series
         .slice(1)

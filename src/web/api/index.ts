@@ -23,6 +23,7 @@ import { StudyViews, type StudyTransferRef } from "./studies.js";
 import { promises as fs } from "node:fs";
 import { registerExportRoutes } from "../../export/web.js";
 import { registerInventoryRoutes } from "../../inventory/web.js";
+import { wsiUploadRouter } from "../../wsi/web.js";
 
 /**
  * The REST API under /api: everything the Assign page does. See ./openapi.ts for the contract and
@@ -752,6 +753,9 @@ export function createApiRouter(deps: ApiDeps): Router {
     grantedProject: (res, name) => grantedProject(principalOf(res), name).name,
     httpError: (status, message) => new HttpError(status, message),
   });
+
+  const canUse = (res: Response, project: string) => users.canUseProject(principalOf(res).user, project);
+  router.use("/wsi", wsiUploadRouter({ cfg, redis, logger, canUse }));
 
   // ---- errors ----
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
-import { aeTitleSchema, portSchema } from "./dicom-fields.js";
+import { aeTitleSchema, dicomPeerSchema, portSchema, tlsVersionSchema } from "./dicom-fields.js";
 import { exportsSchema, noAssignSchema } from "../export/config.js";
 import { automationSchema } from "../automation/config.js";
 import { inventorySchema } from "../inventory/config.js";
@@ -15,9 +15,7 @@ import { isPasswordHash } from "../web/password.js";
 const aeTitle = aeTitleSchema;
 const port = portSchema;
 
-const destination = z
-  .object({ aeTitle, host: z.string().min(1), port, callingAeTitle: aeTitle.optional() })
-  .strict();
+const destination = dicomPeerSchema;
 
 /**
  * Auto-ID: studies addressed to `aeTitle` (the called AE title) get a random participant ID drawn from
@@ -140,12 +138,45 @@ export const configSchema = z
       .default({}),
     receiver: z
       .object({
+        /** Associations accepted at once; one more is rejected as transient (local limit exceeded). */
         maxAssociations: z.number().int().min(1).max(1000).default(64),
+        /**
+         * TCP connections at once, negotiating or associated. When full, the oldest connection still
+         * negotiating (from the address holding the most) makes room; otherwise the new one is closed.
+         */
+        maxConnections: z.number().int().min(2).max(10_000).default(256),
+        /** TCP connections at once from one IP address, so that one host cannot lock out the others. */
+        maxConnectionsPerPeer: z.number().int().min(1).max(10_000).default(32),
+        /**
+         * ARTIM timer (PS3.8 9.1.5): a connection without a complete A-ASSOCIATE-RQ after this long is
+         * closed; also how long a rejected or released peer may take to close.
+         */
+        artimSeconds: z.number().positive().max(600).default(10),
+        /** An association with no PDU for this long is aborted (a peer that stalls mid-transfer). */
+        idleSeconds: z.number().positive().max(86_400).default(180),
         /** When non-empty, only these calling AE titles may associate. */
         allowedCallingAeTitles: z.array(aeTitle).default([]),
         maxPduLength: z.number().int().min(4096).max(4_194_304).default(262_144),
         /** fsync each file before answering Success (durable against power loss, slower). */
         fsync: z.boolean().default(false),
+        /**
+         * DICOM TLS on a port of its own (the plain port stays open): server certificate and key (PEM
+         * files), the CAs that client certificates must chain to, and whether a client must present one.
+         */
+        tls: z
+          .object({
+            port: port.default(2762),
+            /** Interface the TLS listener binds to (default: dicomHost). */
+            host: z.string().optional(),
+            cert: z.string().min(1),
+            key: z.string().min(1),
+            ca: z.string().min(1).optional(),
+            verifyClient: z.boolean().default(false),
+            minVersion: tlsVersionSchema.default("TLSv1.2"),
+          })
+          .strict()
+          .refine((t) => !t.verifyClient || t.ca !== undefined, "receiver.tls.verifyClient needs receiver.tls.ca")
+          .optional(),
       })
       .strict()
       .default({}),

@@ -8,17 +8,25 @@
  * message is written as P-DATA-TF PDUs of at most the peer's maximum PDU length (one PDV per PDU),
  * corked so that the whole message leaves in one writev without copying the dataset.
  */
-import net from "node:net";
+import type net from "node:net";
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from "../dicom/part10.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { log as defaultLog, type Logger } from "../log.js";
-import { COMMAND_FIELD, encodeCStoreRq, parseCommand } from "./command.js";
-import { PermanentSendError, RetryableSendError, SendError } from "./errors.js";
 import {
+  COMMAND_FIELD,
+  VERIFICATION_SOP_CLASS,
+  encodeCEchoRq,
+  encodeCStoreRq,
+  parseCommand,
+} from "./command.js";
+import { connectDicom, type DicomTlsClient } from "./connect.js";
+import { PermanentSendError, RetryableSendError, SendError } from "./errors.js";
+import { PduStream } from "./pdu-stream.js";
+import {
+  MAX_CONTEXTS,
   PC_RESULT,
   PDU_TYPE,
   PduError,
-  PduReader,
   describeAbort,
   describeReject,
   encodeAbort,
@@ -28,7 +36,6 @@ import {
   parseAbort,
   parseAssociateAc,
   parseAssociateRj,
-  parsePData,
 } from "./pdu.js";
 import { NOT_SENT, hex4, outcomeForStatus, type StoreOutcome } from "./status.js";
 
@@ -46,6 +53,8 @@ export interface StoreDestination {
   timeoutMs?: number;
   /** Largest PDU we accept from the peer (default 65536); responses are small. */
   maxPduLength?: number;
+  /** DICOM TLS (server certificate verified; ours sent when asked); plain TCP when absent. */
+  tls?: DicomTlsClient;
   logger?: Logger;
 }
 
@@ -82,8 +91,13 @@ const DEFAULT_RECEIVE_PDU = 65_536;
 const SEND_PDU_CAP = 4 * 1024 * 1024;
 /** PDUs larger than this from the peer are a protocol error. */
 const RECEIVE_LIMIT = 16 * 1024 * 1024;
-/** PS3.8: presentation context IDs are odd numbers 1-255. */
-export const MAX_CONTEXTS = 128;
+export { MAX_CONTEXTS };
+
+/** The presentation context to propose for {@link StoreAssociation.echo}. */
+export const VERIFICATION_CONTEXT: ContextRequest = {
+  sopClassUid: VERIFICATION_SOP_CLASS,
+  transferSyntaxUid: "1.2.840.10008.1.2",
+};
 const AE_RE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
 
 export function destinationLabel(dest: Pick<StoreDestination, "calledAe" | "host" | "port">): string {
@@ -136,18 +150,20 @@ export async function openAssociation(
 type Waiter =
   | { kind: "associate"; resolve: () => void; reject: (e: SendError) => void }
   | {
-      kind: "store";
+      kind: "request";
+      /** The response's command field (C-STORE-RSP or C-ECHO-RSP). */
+      expect: number;
       messageId: number;
       resolve: (o: StoreOutcome) => void;
       reject: (e: SendError) => void;
-      command: Buffer[];
     }
   | { kind: "release"; resolve: () => void };
 
 type Queued =
   | {
-      kind: "store";
-      file: StoreRequest;
+      kind: "request";
+      /** undefined: C-ECHO. */
+      file: StoreRequest | undefined;
       context: NegotiatedContext;
       resolve: (o: StoreOutcome) => void;
       reject: (e: SendError) => void;
@@ -167,7 +183,11 @@ export class StoreAssociation {
   private readonly byKey = new Map<string, NegotiatedContext>();
   private readonly timeoutMs: number;
   private readonly log: Logger;
-  private readonly reader: PduReader;
+  private readonly reader: PduStream;
+  /** Command PDV bytes of the response being read. */
+  private response: Buffer[] = [];
+  private pdvIsCommand = false;
+  private pdvIsLast = false;
   private socket?: net.Socket;
   private waiter?: Waiter;
   private readonly queue: Queued[] = [];
@@ -187,7 +207,19 @@ export class StoreAssociation {
     for (const c of contexts) this.byKey.set(contextKey(c.sopClassUid, c.transferSyntaxUid), c);
     this.timeoutMs = dest.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.log = (dest.logger ?? defaultLog).child({ component: "dimse-scu", destination: this.destination });
-    this.reader = new PduReader(RECEIVE_LIMIT);
+    this.reader = new PduStream(
+      {
+        pduSeen: () => {},
+        otherPdu: (pdu) => this.onPdu(pdu),
+        pdvBegin: (_pcId, isCommand, isLast) => this.onPdvBegin(isCommand, isLast),
+        pdvData: (bytes) => {
+          if (this.pdvIsCommand) this.response.push(Buffer.from(bytes)); // a response is small
+        },
+        pdvEnd: () => this.onPdvEnd(),
+      },
+      RECEIVE_LIMIT,
+      RECEIVE_LIMIT,
+    );
   }
 
   /** Whether the association is gone (released, aborted or failed). */
@@ -202,10 +234,7 @@ export class StoreAssociation {
     return new Promise<void>((resolve, reject) => {
       this.waiter = { kind: "associate", resolve, reject };
       this.arm("TCP connection and association negotiation");
-      const socket = net.createConnection({ host: this.dest.host, port: this.dest.port });
-      this.socket = socket;
-      socket.setNoDelay(true);
-      socket.on("connect", () => {
+      const socket = connectDicom(this.dest, () => {
         socket.write(
           encodeAssociateRq({
             calledAe: this.dest.calledAe,
@@ -221,12 +250,16 @@ export class StoreAssociation {
           }),
         );
       });
+      this.socket = socket;
       socket.on("data", (chunk: Buffer) => this.onData(chunk));
       socket.on("error", (err: NodeJS.ErrnoException) => {
         const phase = this.state === "negotiating" ? "connection failed" : "connection error";
-        this.fail(
-          new RetryableSendError(this.destination, `${phase} (${err.code ?? err.message})`, { cause: err }),
-        );
+        // TLS failures (certificate, handshake) need their message; socket errors read best by code.
+        const why =
+          err.code !== undefined && this.dest.tls !== undefined
+            ? `${err.code}: ${err.message}`
+            : (err.code ?? err.message);
+        this.fail(new RetryableSendError(this.destination, `${phase} (${why})`, { cause: err }));
       });
       socket.on("close", () => {
         if (this.state === "releasing") this.finishRelease();
@@ -253,8 +286,33 @@ export class StoreAssociation {
         : `no presentation context was proposed for ${what}`;
       return Promise.resolve({ status: NOT_SENT, kind: "failure", retryable: false, reason });
     }
+    return this.request(file, context);
+  }
+
+  /**
+   * C-ECHO on the Verification context (propose it with {@link VERIFICATION_CONTEXT}); resolves with
+   * the classified outcome of the peer's status.
+   */
+  echo(): Promise<StoreOutcome> {
+    if (this.failure) return Promise.reject(this.failure);
+    const context = this.byKey.get(
+      contextKey(VERIFICATION_CONTEXT.sopClassUid, VERIFICATION_CONTEXT.transferSyntaxUid),
+    );
+    if (!context?.accepted)
+      return Promise.resolve({
+        status: NOT_SENT,
+        kind: "failure",
+        retryable: false,
+        reason: `${this.destination} did not accept the Verification SOP class`,
+      });
+    return this.request(undefined, context);
+  }
+
+  private request(file: StoreRequest | undefined, context: NegotiatedContext): Promise<StoreOutcome> {
+    if (this.state !== "open")
+      return Promise.reject(new Error(`${this.destination}: association is ${this.state}`));
     return new Promise<StoreOutcome>((resolve, reject) => {
-      this.queue.push({ kind: "store", file, context, resolve, reject });
+      this.queue.push({ kind: "request", file, context, resolve, reject });
       if (!this.waiter) this.pump();
     });
   }
@@ -292,9 +350,15 @@ export class StoreAssociation {
       }
       const messageId = this.nextMessageId;
       this.nextMessageId = messageId === 0xffff ? 1 : messageId + 1;
-      this.waiter = { kind: "store", messageId, resolve: next.resolve, reject: next.reject, command: [] };
-      this.arm(`C-STORE-RSP to message ${messageId}`);
       const { file } = next;
+      const expect = file ? COMMAND_FIELD.C_STORE_RSP : COMMAND_FIELD.C_ECHO_RSP;
+      this.waiter = { kind: "request", expect, messageId, resolve: next.resolve, reject: next.reject };
+      this.response = [];
+      this.arm(`${file ? "C-STORE-RSP" : "C-ECHO-RSP"} to message ${messageId}`);
+      if (file === undefined) {
+        this.writeMessage(next.context.id, encodeCEchoRq(messageId), undefined);
+        continue;
+      }
       const command = encodeCStoreRq({
         sopClassUid: file.sopClassUid,
         sopInstanceUid: file.sopInstanceUid,
@@ -307,10 +371,10 @@ export class StoreAssociation {
   }
 
   /** P-DATA-TF PDUs, one PDV each, for the command then the dataset; one writev, no dataset copy. */
-  private writeMessage(contextId: number, command: Uint8Array, dataset: Uint8Array): void {
+  private writeMessage(contextId: number, command: Uint8Array, dataset: Uint8Array | undefined): void {
     const frag = this.maxFragment;
     const commandPdvs = Math.max(1, Math.ceil(command.length / frag));
-    const datasetPdvs = Math.max(1, Math.ceil(dataset.length / frag));
+    const datasetPdvs = dataset ? Math.max(1, Math.ceil(dataset.length / frag)) : 0;
     const headers = Buffer.allocUnsafe(12 * (commandPdvs + datasetPdvs));
     const socket = this.socket!;
     let h = 0;
@@ -332,29 +396,35 @@ export class StoreAssociation {
     };
     socket.cork();
     emit(command, commandPdvs, 1);
-    emit(dataset, datasetPdvs, 0);
+    if (dataset) emit(dataset, datasetPdvs, 0);
     socket.uncork();
   }
 
   private onData(chunk: Buffer): void {
-    let pdus: Buffer[];
+    if (this.state === "closed") return;
     try {
-      pdus = this.reader.push(chunk);
+      this.reader.push(chunk);
     } catch (err) {
-      this.protocolError(err instanceof PduError ? err.message : "unreadable PDU stream");
-      return;
-    }
-    for (const pdu of pdus) {
-      if (this.state === "closed") return;
-      try {
-        this.onPdu(pdu);
-      } catch (err) {
-        this.protocolError(err instanceof Error ? err.message : "malformed PDU");
-      }
+      this.protocolError(err instanceof Error ? err.message : "malformed PDU");
     }
   }
 
+  private onPdvBegin(isCommand: boolean, isLast: boolean): void {
+    if (this.waiter?.kind !== "request") throw new PduError("unexpected P-DATA-TF");
+    this.pdvIsCommand = isCommand; // a response has no dataset; one sent anyway is ignored
+    this.pdvIsLast = isLast;
+  }
+
+  private onPdvEnd(): void {
+    const waiter = this.waiter;
+    if (!this.pdvIsCommand || !this.pdvIsLast || waiter?.kind !== "request") return;
+    const bytes = this.response.length === 1 ? this.response[0]! : Buffer.concat(this.response);
+    this.response = [];
+    this.onResponse(waiter, bytes);
+  }
+
   private onPdu(pdu: Buffer): void {
+    if (this.state === "closed") return;
     const type = pdu[0];
     const waiter = this.waiter;
     switch (type) {
@@ -368,14 +438,6 @@ export class StoreAssociation {
         const Err = rj.result === 2 ? RetryableSendError : PermanentSendError;
         return this.fail(new Err(this.destination, message, { reject: rj }));
       }
-      case PDU_TYPE.P_DATA_TF:
-        if (waiter?.kind !== "store") return this.protocolError("unexpected P-DATA-TF");
-        for (const pdv of parsePData(pdu)) {
-          if (!pdv.command) continue; // a C-STORE-RSP has no dataset; ignore one if sent
-          waiter.command.push(pdv.data);
-          if (pdv.last) return this.onResponse(waiter, Buffer.concat(waiter.command));
-        }
-        return;
       case PDU_TYPE.RELEASE_RP:
         if (waiter?.kind !== "release") return this.protocolError("unexpected A-RELEASE-RP");
         return this.finishRelease();
@@ -422,18 +484,16 @@ export class StoreAssociation {
     waiter.resolve();
   }
 
-  private onResponse(waiter: Extract<Waiter, { kind: "store" }>, bytes: Buffer): void {
+  private onResponse(waiter: Extract<Waiter, { kind: "request" }>, bytes: Buffer): void {
     const command = parseCommand(bytes);
     const field = command.us(0x0100);
-    if (field !== COMMAND_FIELD.C_STORE_RSP)
-      return this.protocolError(`expected C-STORE-RSP, got command field ${hex4(field ?? 0)}`);
+    if (field !== waiter.expect)
+      return this.protocolError(`expected command field ${hex4(waiter.expect)}, got ${hex4(field ?? 0)}`);
     const respondedTo = command.us(0x0120);
     if (respondedTo !== waiter.messageId)
-      return this.protocolError(
-        `C-STORE-RSP for message ${respondedTo ?? "?"}, expected ${waiter.messageId}`,
-      );
+      return this.protocolError(`response to message ${respondedTo ?? "?"}, expected ${waiter.messageId}`);
     const status = command.us(0x0900);
-    if (status === undefined) return this.protocolError("C-STORE-RSP without status");
+    if (status === undefined) return this.protocolError("response without status");
     this.waiter = undefined;
     this.disarm();
     const outcome = outcomeForStatus(status, command.tags(0x0901), command.text(0x0902));

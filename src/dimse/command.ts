@@ -1,8 +1,22 @@
 /**
- * DIMSE command sets (group 0000), always implicit VR little endian (PS3.7 section 6.3.1, 9.3.1).
+ * DIMSE command sets (group 0000), always implicit VR little endian (PS3.7 section 6.3.1, 9.3.1):
+ * the requests and responses FIONA's own SCUs and SCP exchange, hand-encoded (a command set is a fixed
+ * handful of elements; encoding through a generic dataset writer costs more than storing the file).
  */
+import { PDU_TYPE } from "./pdu.js";
 
-export const COMMAND_FIELD = { C_STORE_RQ: 0x0001, C_STORE_RSP: 0x8001 } as const;
+export const COMMAND_FIELD = {
+  C_STORE_RQ: 0x0001,
+  C_STORE_RSP: 0x8001,
+  C_ECHO_RQ: 0x0030,
+  C_ECHO_RSP: 0x8030,
+  C_CANCEL_RQ: 0x0fff,
+} as const;
+
+/** A response's command field is its request's with this bit set. */
+export const RESPONSE_BIT = 0x8000;
+
+export const VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1";
 
 /** CommandDataSetType value meaning "no dataset" (anything else: a dataset follows). */
 export const NO_DATASET = 0x0101;
@@ -17,7 +31,7 @@ export interface CStoreRq {
   moveOriginator?: { aeTitle: string; messageId: number };
 }
 
-/** UI values are padded with NUL, AE (and other text) with a space, to even length. */
+/** UI values are padded with NUL, AE and LO with a space, to even length. */
 function padded(value: string, pad: number): Buffer {
   const length = value.length + (value.length % 2);
   const b = Buffer.alloc(length, pad);
@@ -25,46 +39,98 @@ function padded(value: string, pad: number): Buffer {
   return b;
 }
 
-/** Encode a C-STORE-RQ command set, group length first, elements in tag order. */
-export function encodeCStoreRq(rq: CStoreRq): Buffer {
-  const sopClass = padded(rq.sopClassUid, 0);
-  const sopInstance = padded(rq.sopInstanceUid, 0);
-  const originator = rq.moveOriginator ? padded(rq.moveOriginator.aeTitle, 0x20) : undefined;
-  // Each element: tag (4) + length (4) + value.
-  let body = 8 + sopClass.length + 4 * (8 + 2) + 8 + sopInstance.length;
-  if (originator) body += 8 + originator.length + 8 + 2;
+/** Element values of a command set, in tag order; numbers are US. */
+type Elements = Array<[element: number, value: number | Buffer]>;
+
+/** Encode a command set: group length first, then the elements as given (callers keep tag order). */
+function encodeCommand(elements: Elements): Buffer {
+  let body = 0;
+  for (const [, v] of elements) body += 8 + (typeof v === "number" ? 2 : v.length);
   const b = Buffer.allocUnsafe(12 + body);
-  let at = 0;
-  const head = (element: number, length: number): void => {
+  b.writeUInt32LE(0x00000000, 0); // (0000,0000) CommandGroupLength
+  b.writeUInt32LE(4, 4);
+  b.writeUInt32LE(body, 8);
+  let at = 12;
+  for (const [element, v] of elements) {
     b.writeUInt16LE(0x0000, at);
     b.writeUInt16LE(element, at + 2);
-    b.writeUInt32LE(length, at + 4);
-    at += 8;
-  };
-  const us = (element: number, value: number): void => {
-    head(element, 2);
-    b.writeUInt16LE(value, at);
-    at += 2;
-  };
-  const bytes = (element: number, value: Buffer): void => {
-    head(element, value.length);
-    value.copy(b, at);
-    at += value.length;
-  };
-  head(0x0000, 4);
-  b.writeUInt32LE(body, at);
-  at += 4;
-  bytes(0x0002, sopClass); // AffectedSOPClassUID
-  us(0x0100, COMMAND_FIELD.C_STORE_RQ); // CommandField
-  us(0x0110, rq.messageId); // MessageID
-  us(0x0700, rq.priority ?? 0); // Priority
-  us(0x0800, 0x0000); // CommandDataSetType: a dataset follows
-  bytes(0x1000, sopInstance); // AffectedSOPInstanceUID
-  if (rq.moveOriginator && originator) {
-    bytes(0x1030, originator); // MoveOriginatorApplicationEntityTitle
-    us(0x1031, rq.moveOriginator.messageId); // MoveOriginatorMessageID
+    if (typeof v === "number") {
+      b.writeUInt32LE(2, at + 4);
+      b.writeUInt16LE(v & 0xffff, at + 8);
+      at += 10;
+    } else {
+      b.writeUInt32LE(v.length, at + 4);
+      v.copy(b, at + 8);
+      at += 8 + v.length;
+    }
   }
   return b;
+}
+
+/** Encode a C-STORE-RQ command set. */
+export function encodeCStoreRq(rq: CStoreRq): Buffer {
+  const elements: Elements = [
+    [0x0002, padded(rq.sopClassUid, 0)], // AffectedSOPClassUID
+    [0x0100, COMMAND_FIELD.C_STORE_RQ], // CommandField
+    [0x0110, rq.messageId], // MessageID
+    [0x0700, rq.priority ?? 0], // Priority
+    [0x0800, 0x0000], // CommandDataSetType: a dataset follows
+    [0x1000, padded(rq.sopInstanceUid, 0)], // AffectedSOPInstanceUID
+  ];
+  if (rq.moveOriginator) {
+    elements.push([0x1030, padded(rq.moveOriginator.aeTitle, 0x20)]); // MoveOriginatorApplicationEntityTitle
+    elements.push([0x1031, rq.moveOriginator.messageId]); // MoveOriginatorMessageID
+  }
+  return encodeCommand(elements);
+}
+
+/** Encode a C-ECHO-RQ command set. */
+export function encodeCEchoRq(messageId: number): Buffer {
+  return encodeCommand([
+    [0x0002, padded(VERIFICATION_SOP_CLASS, 0)],
+    [0x0100, COMMAND_FIELD.C_ECHO_RQ],
+    [0x0110, messageId],
+    [0x0800, NO_DATASET],
+  ]);
+}
+
+export interface ResponseFields {
+  commandField: number;
+  messageIdBeingRespondedTo: number;
+  affectedSopClassUid: string;
+  affectedSopInstanceUid?: string;
+  status: number;
+  /** Error Comment (0000,0902), LO: cut to 64 characters of printable text. */
+  errorComment?: string;
+}
+
+/** Encode a response command set without a dataset (C-STORE-RSP, C-ECHO-RSP, refusals). */
+export function encodeResponse(f: ResponseFields): Buffer {
+  const elements: Elements = [
+    [0x0002, padded(f.affectedSopClassUid, 0)],
+    [0x0100, f.commandField],
+    [0x0120, f.messageIdBeingRespondedTo],
+    [0x0800, NO_DATASET],
+    [0x0900, f.status],
+  ];
+  if (f.errorComment) {
+    elements.push([0x0902, padded(f.errorComment.replace(/[^\x20-\x5b\x5d-\x7e]/g, "?").slice(0, 64), 0x20)]);
+  }
+  if (f.affectedSopInstanceUid) elements.push([0x1000, padded(f.affectedSopInstanceUid, 0)]);
+  return encodeCommand(elements);
+}
+
+/** A command set as one P-DATA-TF PDU with one last-fragment command PDV (command sets are small). */
+export function commandPdu(presentationContextId: number, command: Buffer): Buffer {
+  const pdu = Buffer.allocUnsafe(12 + command.length);
+  pdu[0] = PDU_TYPE.P_DATA_TF;
+  pdu[1] = 0;
+  pdu.writeUInt32BE(6 + command.length, 2);
+  pdu.writeUInt32BE(2 + command.length, 6);
+  pdu[10] = presentationContextId;
+  pdu[11] = 0x03; // command, last fragment
+  command.copy(pdu, 12);
+  return pdu;
 }
 
 /** A parsed command set: element number (group 0000) -> raw value bytes. */

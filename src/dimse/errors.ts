@@ -12,6 +12,8 @@ export class SendError extends Error {
   readonly reject?: { result: number; source: number; reason: number };
   /** Set by sendFiles when the failure interrupted a batch: the outcomes collected so far. */
   report?: SendReport;
+  /** The message without the "C-STORE to …:" prefix (for other operations on the same association). */
+  readonly detail: string;
 
   constructor(
     destination: string,
@@ -23,6 +25,7 @@ export class SendError extends Error {
       opts.cause === undefined ? undefined : { cause: opts.cause },
     );
     this.destination = destination;
+    this.detail = message;
     if (opts.reject) this.reject = opts.reject;
   }
 }

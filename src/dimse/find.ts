@@ -7,8 +7,9 @@
  * "failed" for Unable to Process and the rest): the caller decides (the inventory splits the query).
  * Network errors, timeouts and rejected associations throw a FindError.
  */
-import type { Socket } from "node:net";
 import dimse from "dcmjs-dimse";
+import { tlsClientOptions, type DicomTlsClient } from "./connect.js";
+import { routeLibraryLogging } from "./library-log.js";
 
 const { Client, Dataset } = dimse;
 const { CFindRequest } = dimse.requests;
@@ -21,6 +22,20 @@ export interface FindDestination {
   calledAe: string;
   /** Our AE title. */
   callingAe: string;
+  /** DICOM TLS towards the peer; plain TCP when absent. */
+  tls?: DicomTlsClient;
+}
+
+/** dcmjs-dimse Client.send options for a destination's timeouts and TLS (its public options only). */
+export function clientOptions(dest: FindDestination, timeoutMs: number, responseTimeoutMs = timeoutMs) {
+  const tls = dest.tls === undefined ? undefined : tlsClientOptions(dest.tls);
+  return {
+    connectTimeout: timeoutMs,
+    associationTimeout: timeoutMs,
+    pduTimeout: responseTimeoutMs,
+    associationLingerTimeout: 0,
+    ...(tls !== undefined && { securityOptions: tls }),
+  };
 }
 
 export type FindLevel = "STUDY" | "SERIES" | "IMAGE";
@@ -74,14 +89,6 @@ function findStatus(code: number): FindResult["status"] {
   return "failed";
 }
 
-/**
- * dcmjs-dimse logs every PDU at info level to the console (stdout, where `--json` output goes). Keep
- * warnings only; the receiver, when in the same process, routes those into pino (src/receiver/server.ts).
- */
-function quietLibraryLog(): void {
-  if (dimse.log.getLevel() < dimse.log.levels.WARN) dimse.log.setLevel("warn");
-}
-
 /** Run one C-FIND; `keys` are keywords with match values ("" = return this attribute). */
 export function cFind(
   dest: FindDestination,
@@ -89,7 +96,7 @@ export function cFind(
   keys: Record<string, unknown>,
   opts: FindOptions = {},
 ): Promise<FindResult> {
-  quietLibraryLog();
+  routeLibraryLogging();
   const timeout = opts.timeoutMs ?? 30_000;
   const label = destinationLabel(dest);
   const request = new CFindRequest();
@@ -99,13 +106,7 @@ export function cFind(
     const matches: FindMatch[] = [];
     let final: Omit<FindResult, "matches"> | undefined;
     const client = new Client();
-    // dcmjs-dimse keeps the socket on its network object, set synchronously by send().
-    const socket = () => (client as unknown as { network?: { socket?: Socket } }).network?.socket;
-    /** Fail now: after a timeout or an error dcmjs-dimse only half-closes, and a silent peer never closes. */
-    const fail = (e: Error) => {
-      socket()?.destroy();
-      reject(e);
-    };
+    const fail = (e: Error) => reject(e);
     request.on("response", (response) => {
       const code = response.getStatus();
       if (code === Status.Pending || code === PENDING_WARNING) {
@@ -126,14 +127,11 @@ export function cFind(
       if (final) resolve({ ...final, matches });
       else reject(new FindError(label, "association closed without a final response", true));
     });
-    client.send(dest.host, dest.port, dest.callingAe, dest.calledAe, {
-      connectTimeout: timeout,
-      associationTimeout: timeout,
-      pduTimeout: timeout,
-      associationLingerTimeout: 0,
-    });
-    // Without TCP_NODELAY each small PDU waits for a delayed ACK (~40 ms).
-    socket()?.setNoDelay(true);
+    try {
+      client.send(dest.host, dest.port, dest.callingAe, dest.calledAe, clientOptions(dest, timeout));
+    } catch (e) {
+      fail(new FindError(label, (e as Error).message, false, { cause: e }));
+    }
   });
 }
 

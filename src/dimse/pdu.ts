@@ -1,7 +1,8 @@
 /**
- * DICOM Upper Layer PDUs (PS3.8 section 9.3) for an association requestor: encode A-ASSOCIATE-RQ,
- * A-RELEASE-RQ/RP, A-ABORT and P-DATA-TF headers; decode A-ASSOCIATE-AC/RJ, A-ABORT and P-DATA-TF.
- * Every PDU starts with type (1 byte), reserved (1 byte) and a big-endian 4-byte length of the rest.
+ * DICOM Upper Layer PDUs (PS3.8 section 9.3), both sides: encode and decode A-ASSOCIATE-RQ/AC/RJ,
+ * A-RELEASE-RQ/RP and A-ABORT (P-DATA-TF is read by pdu-stream.ts and written by the callers, which
+ * send dataset bytes without copying them). Every PDU starts with type (1 byte), reserved (1 byte)
+ * and a big-endian 4-byte length of the rest. Decoders check every length before reading.
  */
 
 export const PDU_TYPE = {
@@ -20,10 +21,48 @@ export const APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1";
 /** PDU header (6) + PDV item length (4) + presentation context ID (1) + message control header (1). */
 export const PDV_OVERHEAD = 12;
 
-/** A malformed or unexpected PDU from the peer. The message never contains dataset content. */
+/** A-ABORT reasons of a service-provider abort (PS3.8 table 9-26). */
+export const ABORT_REASON = {
+  NOT_SPECIFIED: 0,
+  UNRECOGNIZED_PDU: 1,
+  UNEXPECTED_PDU: 2,
+  UNRECOGNIZED_PARAMETER: 4,
+  UNEXPECTED_PARAMETER: 5,
+  INVALID_PARAMETER: 6,
+} as const;
+
+/**
+ * A malformed or unexpected PDU from the peer: the association is aborted with `abortReason`.
+ * The message never contains dataset content.
+ */
 export class PduError extends Error {
   override name = "PduError";
+  constructor(
+    message: string,
+    readonly abortReason: number = ABORT_REASON.INVALID_PARAMETER,
+  ) {
+    super(message);
+  }
 }
+
+/** PS3.8: presentation context IDs are odd numbers 1-255, so at most 128 per association. */
+export const MAX_CONTEXTS = 128;
+
+/** A-ASSOCIATE-RJ fields (PS3.8 table 9-21). */
+export const REJECT = {
+  PERMANENT: 1,
+  TRANSIENT: 2,
+  SOURCE_USER: 1,
+  SOURCE_ACSE: 2,
+  SOURCE_PRESENTATION: 3,
+  /** Reasons by source: user 1 no reason, 2 context, 3 calling AE, 7 called AE; ACSE 2 version; presentation 2 local limit. */
+  USER_NO_REASON: 1,
+  USER_APPLICATION_CONTEXT: 2,
+  USER_CALLING_AE: 3,
+  USER_CALLED_AE: 7,
+  ACSE_PROTOCOL_VERSION: 2,
+  PRESENTATION_LOCAL_LIMIT: 2,
+} as const;
 
 export interface ProposedContext {
   /** Odd, 1-255. */
@@ -76,12 +115,18 @@ export function encodeAssociateRq(rq: AssociateRequest): Buffer {
     ];
     items.push(item(0x20, Buffer.concat([head, ...subs])));
   }
-  const maxLength = Buffer.alloc(4);
-  maxLength.writeUInt32BE(rq.maxPduLength, 0);
-  const user = [item(0x51, maxLength), item(0x52, ascii(rq.implementationClassUid))];
-  if (rq.implementationVersionName) user.push(item(0x55, ascii(rq.implementationVersionName.slice(0, 16))));
-  items.push(item(0x50, Buffer.concat(user)));
+  items.push(
+    item(0x50, userInformation(rq.maxPduLength, rq.implementationClassUid, rq.implementationVersionName)),
+  );
   return pdu(PDU_TYPE.ASSOCIATE_RQ, Buffer.concat(items));
+}
+
+function userInformation(maxPduLength: number, classUid: string, versionName: string | undefined): Buffer {
+  const maxLength = Buffer.alloc(4);
+  maxLength.writeUInt32BE(maxPduLength, 0);
+  const user = [item(0x51, maxLength), item(0x52, ascii(classUid))];
+  if (versionName) user.push(item(0x55, ascii(versionName.slice(0, 16))));
+  return Buffer.concat(user);
 }
 
 function pdu(type: number, body: Buffer): Buffer {
@@ -99,7 +144,7 @@ export function encodeReleaseRp(): Buffer {
   return pdu(PDU_TYPE.RELEASE_RP, Buffer.alloc(4));
 }
 
-/** A-ABORT from the service user (source 0): reason is not significant. */
+/** A-ABORT; source 0 service-user (reason not significant), 2 service-provider (ABORT_REASON). */
 export function encodeAbort(source = 0, reason = 0): Buffer {
   return pdu(PDU_TYPE.ABORT, Buffer.from([0, 0, source, reason]));
 }
@@ -227,73 +272,138 @@ export const PC_RESULT: Record<number, string> = {
   4: "transfer syntax not supported",
 };
 
-/** One PDV inside a P-DATA-TF PDU; `data` is a view into the PDU. */
-export interface Pdv {
-  contextId: number;
-  command: boolean;
-  last: boolean;
-  data: Buffer;
+// ---------------------------------------------------------------- acceptor side
+
+/** A well-formed A-ASSOCIATE-RQ the acceptor must still refuse: answer with A-ASSOCIATE-RJ. */
+export class AssociateRejection extends Error {
+  override name = "AssociateRejection";
+  constructor(
+    message: string,
+    readonly reject: AssociateReject,
+  ) {
+    super(message);
+  }
 }
 
-export function parsePData(p: Buffer): Pdv[] {
-  const out: Pdv[] = [];
-  let at = 6;
-  while (at + 6 <= p.length) {
-    const length = p.readUInt32BE(at);
-    if (length < 2 || at + 4 + length > p.length) throw new PduError("PDV item extends past its PDU");
-    const control = p[at + 5]!;
-    out.push({
-      contextId: p[at + 4]!,
-      command: (control & 1) === 1,
-      last: (control & 2) === 2,
-      data: p.subarray(at + 6, at + 4 + length),
-    });
-    at += 4 + length;
-  }
-  return out;
+export interface ReceivedAssociateRq {
+  calledAe: string;
+  callingAe: string;
+  contexts: ProposedContext[];
+  /** The requestor's maximum P-DATA-TF length for what we send; 0 means no limit. */
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName?: string;
+}
+
+const AE_TEXT = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
+const MAX_UID_FIELD = 64;
+
+function permanent(source: number, reason: number, message: string): AssociateRejection {
+  return new AssociateRejection(message, { result: REJECT.PERMANENT, source, reason });
 }
 
 /**
- * Cuts a TCP byte stream into PDUs. Keeps the chunks and copies a PDU only when it spans chunks.
+ * Parse and validate an A-ASSOCIATE-RQ (header included). Throws PduError when it cannot be read
+ * (A-ABORT) and AssociateRejection when it can be read but must be refused (A-ASSOCIATE-RJ).
  */
-export class PduReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-
-  constructor(private readonly maxPduLength: number) {}
-
-  /** Add received bytes; returns the PDUs (header included) they complete. Throws PduError. */
-  push(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    while (this.buffered >= 6) {
-      const head = this.peek6();
-      const type = head[0]!;
-      if (type < 0x01 || type > 0x07) throw new PduError(`unknown PDU type 0x${type.toString(16)}`);
-      const length = head.readUInt32BE(2);
-      if (length > this.maxPduLength) throw new PduError(`PDU of ${length} bytes exceeds the limit`);
-      if (this.buffered < 6 + length) break;
-      out.push(this.take(6 + length));
+export function parseAssociateRq(p: Buffer): ReceivedAssociateRq {
+  if (p.length < 74) throw new PduError("A-ASSOCIATE-RQ shorter than its fixed fields");
+  if (p.readUInt32BE(2) !== p.length - 6) throw new PduError("A-ASSOCIATE-RQ length does not match");
+  const out: ReceivedAssociateRq = {
+    calledAe: p.toString("latin1", 10, 26).trim(),
+    callingAe: p.toString("latin1", 26, 42).trim(),
+    contexts: [],
+    maxPduLength: 0,
+    implementationClassUid: "",
+  };
+  let applicationContext: string | undefined;
+  const ids = new Set<number>();
+  forEachItem(p, 74, p.length, (type, start, end) => {
+    if (type === 0x10) applicationContext = readText(p, start, end);
+    else if (type === 0x20) {
+      if (ids.size >= MAX_CONTEXTS)
+        throw permanent(
+          REJECT.SOURCE_USER,
+          REJECT.USER_NO_REASON,
+          `more than ${MAX_CONTEXTS} presentation contexts`,
+        );
+      if (end - start < 4) throw new PduError("presentation context item too short");
+      const id = p[start]!;
+      if (id % 2 === 0 || ids.has(id))
+        throw permanent(
+          REJECT.SOURCE_USER,
+          REJECT.USER_NO_REASON,
+          `presentation context id ${id} is even or repeated`,
+        );
+      ids.add(id);
+      const pc: ProposedContext = { id, abstractSyntax: "", transferSyntaxes: [] };
+      forEachItem(p, start + 4, end, (subType, s, e) => {
+        if (e - s > MAX_UID_FIELD) throw new PduError("syntax name longer than a UID");
+        if (subType === 0x30) pc.abstractSyntax = readText(p, s, e);
+        else if (subType === 0x40) pc.transferSyntaxes.push(readText(p, s, e));
+      });
+      out.contexts.push(pc);
+    } else if (type === 0x50) {
+      forEachItem(p, start, end, (subType, s, e) => {
+        if (subType === 0x51) {
+          if (e - s !== 4) throw new PduError("maximum length item is not 4 bytes");
+          out.maxPduLength = p.readUInt32BE(s);
+        } else if (subType === 0x52) out.implementationClassUid = readText(p, s, e);
+        else if (subType === 0x55) out.implementationVersionName = readText(p, s, e);
+      });
     }
-    return out;
-  }
+  });
+  if ((p.readUInt16BE(6) & 1) === 0)
+    throw permanent(REJECT.SOURCE_ACSE, REJECT.ACSE_PROTOCOL_VERSION, "protocol version not supported");
+  if (applicationContext !== APPLICATION_CONTEXT)
+    throw permanent(REJECT.SOURCE_USER, REJECT.USER_APPLICATION_CONTEXT, "application context not supported");
+  if (!AE_TEXT.test(out.callingAe))
+    throw permanent(REJECT.SOURCE_USER, REJECT.USER_CALLING_AE, "calling AE title is not valid");
+  if (!AE_TEXT.test(out.calledAe))
+    throw permanent(REJECT.SOURCE_USER, REJECT.USER_CALLED_AE, "called AE title is not valid");
+  if (out.contexts.length === 0)
+    throw permanent(REJECT.SOURCE_USER, REJECT.USER_NO_REASON, "no presentation context proposed");
+  return out;
+}
 
-  private peek6(): Buffer {
-    const first = this.chunks[0]!;
-    return first.length >= 6 ? first : Buffer.concat(this.chunks).subarray(0, 6);
-  }
+export interface AcceptResult {
+  id: number;
+  result: number;
+  /** The accepted transfer syntax; for a rejected context, any (it is not significant). */
+  transferSyntax: string;
+}
 
-  private take(n: number): Buffer {
-    this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const all = Buffer.concat(this.chunks);
-    this.chunks = all.length > n ? [all.subarray(n)] : [];
-    return all.subarray(0, n);
+export interface AssociateAcFields {
+  /** Returned as received (PS3.8 9.3.3.2). */
+  calledAe: string;
+  callingAe: string;
+  contexts: AcceptResult[];
+  /** Largest P-DATA-TF PDU (variable part) we accept. */
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName?: string;
+}
+
+export function encodeAssociateAc(ac: AssociateAcFields): Buffer {
+  const fixed = Buffer.alloc(68);
+  fixed.writeUInt16BE(0x0001, 0);
+  aeField(ac.calledAe).copy(fixed, 4);
+  aeField(ac.callingAe).copy(fixed, 20);
+  const items: Buffer[] = [fixed, item(0x10, ascii(APPLICATION_CONTEXT))];
+  for (const pc of ac.contexts) {
+    items.push(
+      item(
+        0x21,
+        Buffer.concat([Buffer.from([pc.id, 0, pc.result, 0]), item(0x40, ascii(pc.transferSyntax))]),
+      ),
+    );
   }
+  items.push(
+    item(0x50, userInformation(ac.maxPduLength, ac.implementationClassUid, ac.implementationVersionName)),
+  );
+  return pdu(PDU_TYPE.ASSOCIATE_AC, Buffer.concat(items));
+}
+
+export function encodeAssociateRj(rj: AssociateReject): Buffer {
+  return pdu(PDU_TYPE.ASSOCIATE_RJ, Buffer.from([0, rj.result, rj.source, rj.reason]));
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { aeTitleSchema, portSchema } from "../config/dicom-fields.js";
+import { dicomPeerSchema } from "../config/dicom-fields.js";
 
 /** SHA-256 host key fingerprint as OpenSSH prints it (`ssh-keygen -lf`): "SHA256:<base64 without padding>". */
 const fingerprint = z
@@ -47,16 +47,9 @@ export type ExportsConfig = z.infer<typeof exportsSchema>;
 export type SftpDestination = z.infer<typeof sftpDestinationSchema>;
 
 /** A DICOM node NoAssign may forward a pseudonymized study to (never the research PACS). */
-export const noAssignDestinationSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "names are 1-64 of A-Z a-z 0-9 . _ -"),
-    aeTitle: aeTitleSchema,
-    host: z.string().min(1),
-    port: portSchema,
-    /** Calling AE title; the site's aeTitle by default. */
-    callingAeTitle: aeTitleSchema.optional(),
-  })
-  .strict();
+export const noAssignDestinationSchema = dicomPeerSchema.extend({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "names are 1-64 of A-Z a-z 0-9 . _ -"),
+});
 
 /** NoAssign (src/export/noassign.ts): the DICOM destinations pseudonymized studies may be forwarded to. */
 export const noAssignSchema = z

@@ -1,5 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { scuDestination } from "../dimse/connect.js";
 import { randomBytes } from "node:crypto";
 import type { FionaConfig } from "../config/schema.js";
 import { sendFiles, type SendReport } from "../dimse/index.js";
@@ -72,10 +73,7 @@ export async function forwardNoAssign(
     if (!files.length) throw new ExportError("no instance of this study survived pseudonymization");
     const report: SendReport = await sendFiles(
       {
-        host: dest.host,
-        port: dest.port,
-        calledAe: dest.aeTitle,
-        callingAe: dest.callingAeTitle ?? deps.cfg.aeTitle,
+        ...scuDestination(dest, deps.cfg.aeTitle),
         timeoutMs: deps.cfg.transfer.timeoutMs,
         ...(deps.logger ? { logger: deps.logger } : {}),
       },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { aeTitleSchema, portSchema } from "../config/dicom-fields.js";
+import { dicomPeerSchema } from "../config/dicom-fields.js";
 
 /** Characters that are wildcards or separators in a C-FIND key and so cannot name a bucket. */
 const WILDCARDS = /[*?\\]/;
@@ -10,16 +10,7 @@ export const inventorySchema = z
     /** Let the scheduler crawl every project hourly and reconcile daily (manual crawls work regardless). */
     enabled: z.boolean().default(false),
     /** The research PACS's Q/R SCP; default: `researchPacs`. */
-    pacs: z
-      .object({
-        aeTitle: aeTitleSchema,
-        host: z.string().min(1),
-        port: portSchema,
-        /** Our AE title towards it; default `aeTitle`. */
-        callingAeTitle: aeTitleSchema.optional(),
-      })
-      .strict()
-      .optional(),
+    pacs: dicomPeerSchema.optional(),
     /** Projects to crawl (their name is the PACS's InstitutionName); default: every configured project. */
     projects: z.array(z.string().min(1)).optional(),
     /**

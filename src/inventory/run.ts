@@ -3,6 +3,7 @@
  * the inventory processor and `fiona inventory --refresh`. Logs carry the project and counts only.
  */
 import type { FionaConfig } from "../config/schema.js";
+import { scuDestination } from "../dimse/connect.js";
 import { cFind, type FindDestination } from "../dimse/find.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
@@ -26,7 +27,7 @@ const ALL_TRANSFERS = 1_000_000;
 export function inventoryPacs(cfg: FionaConfig): FindDestination {
   const d = cfg.inventory.pacs ?? cfg.researchPacs;
   if (!d) throw new Error("no research PACS to inventory: set inventory.pacs or researchPacs");
-  return { host: d.host, port: d.port, calledAe: d.aeTitle, callingAe: d.callingAeTitle ?? cfg.aeTitle };
+  return scuDestination(d, cfg.aeTitle);
 }
 
 /** The projects crawled: inventory.projects, else every configured project. */

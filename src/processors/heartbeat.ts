@@ -10,7 +10,7 @@ import { recordHeartbeat, shouldSkipEcho } from "../schedules/heartbeat-state.js
 export interface HeartbeatDeps {
   cfg: FionaConfig;
   redis: Redis;
-  receiver: Pick<ReceiverHandle, "port" | "host" | "lastActivityMs">;
+  receiver: Pick<ReceiverHandle, "echoEndpoint" | "listening" | "lastActivityMs">;
   log: Logger;
   /** Called once when failures in a row reach schedules.heartbeat.failuresBeforeExit. */
   onFailing: (consecutiveFailures: number) => void;
@@ -19,12 +19,12 @@ export interface HeartbeatDeps {
 
 export type HeartbeatResult = { outcome: "ok" | "skipped"; consecutiveFailures: number };
 
-/** A wildcard listen address is reached on loopback. */
-const echoHost = (host: string) => (host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host);
-
 /**
- * C-ECHO the receiver of this process on its own port. A failure fails the job (visible in Bull
- * Board) after it is counted; the receiver exits for a restart at failuresBeforeExit in a row.
+ * C-ECHO the receiver of this process through its loopback heartbeat listener, which shares the
+ * association code and the event loop with the DICOM port but not its admission limits: a flood of
+ * connections on the DICOM port then shows as refused connections, not as a dead receiver. A closed
+ * DICOM port fails too. A failure fails the job (visible in Bull Board) after it is counted; the
+ * receiver exits for a restart at failuresBeforeExit in a row.
  */
 export function heartbeatProcessor(deps: HeartbeatDeps) {
   const { cfg, redis, receiver, log } = deps;
@@ -40,13 +40,9 @@ export function heartbeatProcessor(deps: HeartbeatDeps) {
       log.debug({ jobId: job.id, event: "heartbeat-skipped" }, "heartbeat skipped: receiver busy");
       return { outcome: "skipped", consecutiveFailures };
     }
-    const dest = {
-      host: echoHost(receiver.host),
-      port: receiver.port,
-      calledAe: cfg.aeTitle,
-      callingAe: cfg.aeTitle,
-    };
+    const dest = { ...receiver.echoEndpoint, calledAe: cfg.aeTitle, callingAe: cfg.aeTitle };
     try {
+      if (!receiver.listening()) throw new Error("the DICOM port is not listening");
       await echo(dest, hb.echoTimeoutMs);
     } catch (e) {
       const error = (e as Error).message;

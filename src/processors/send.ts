@@ -3,6 +3,7 @@ import path from "node:path";
 import { UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Destination, FionaConfig } from "../config/schema.js";
+import { scuDestination } from "../dimse/connect.js";
 import { PermanentSendError, RetryableSendError, sendFiles, type StoreDestination } from "../dimse/index.js";
 import type { Logger } from "../log.js";
 import { SitePaths } from "../paths.js";
@@ -40,14 +41,7 @@ export function storeDestinationFor(cfg: FionaConfig, project: string, logger: L
   const dest: Destination | undefined = projectOf(cfg, project).destination ?? cfg.researchPacs;
   if (!dest)
     throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
-  return {
-    host: dest.host,
-    port: dest.port,
-    calledAe: dest.aeTitle,
-    callingAe: dest.callingAeTitle ?? cfg.aeTitle,
-    timeoutMs: cfg.transfer.timeoutMs,
-    logger,
-  };
+  return { ...scuDestination(dest, cfg.aeTitle), timeoutMs: cfg.transfer.timeoutMs, logger };
 }
 
 /** A series written pseudonymized straight into the outbox (see startPreparedTransfer). */

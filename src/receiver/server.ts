@@ -1,10 +1,17 @@
 /**
- * Start and stop the C-STORE/C-ECHO SCP: a plain `net.Server` (bound to cfg.dicomHost, TCP no-delay)
- * whose connections are served by {@link FionaScp}. dcmjs-dimse's own Server is not used: it cannot
- * bind to a host, set no-delay, limit associations or close gracefully.
+ * Start and stop the C-STORE/C-ECHO SCP: a plain TCP listener (cfg.dicomHost:cfg.dicomPort), an
+ * optional DICOM TLS listener on a port of its own (cfg.receiver.tls), and a loopback-only listener
+ * for this process's heartbeat. Each connection is one {@link ScpAssociation}.
+ *
+ * Admission control happens here, before a byte is read: at most maxConnectionsPerPeer connections
+ * per remote address and maxConnections in all (when full, the oldest connection still negotiating,
+ * from the address holding the most, makes room). Connections that never complete an
+ * A-ASSOCIATE-RQ are closed by the association's ARTIM timer. The heartbeat's listener is outside
+ * these limits, so a flood measures as a flood, not as a dead receiver.
  */
+import fs from "node:fs";
 import net from "node:net";
-import dimse from "dcmjs-dimse";
+import tls from "node:tls";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { FionaConfig } from "../config/schema.js";
@@ -13,7 +20,7 @@ import { log as defaultLog } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
-import { FionaScp, type ScpContext } from "./scp.js";
+import { ScpAssociation, type AssociationContext } from "./association.js";
 import { InstanceStore } from "./store.js";
 
 export interface ReceiverDeps {
@@ -38,15 +45,15 @@ export interface ReceiverDeps {
   port?: number;
   /** Listen address; default cfg.dicomHost. */
   host?: string;
-  /** Handle P-DATA without dcmjs-dimse's per-message dcmjs encode/decode (default true); see scp.ts. */
-  fastPath?: boolean;
-  /** dcmjs-dimse timeouts (ms): before A-ASSOCIATE-RQ, between PDUs, socket idle. */
-  timeouts?: { associationMs?: number; pduMs?: number; idleMs?: number };
+  /** DICOM TLS listen port (0 for an ephemeral one); default cfg.receiver.tls.port. Needs cfg.receiver.tls. */
+  tlsPort?: number;
 }
 
 export interface ReceiverStats {
   associationsAccepted: number;
   associationsRejected: number;
+  /** Connections closed by admission control (per-address or total limit), unread. */
+  connectionsRefused: number;
   activeAssociations: number;
   instancesStored: number;
   instancesFailed: number;
@@ -58,6 +65,10 @@ export interface ReceiverHandle {
   /** The bound port (useful with port 0). */
   readonly port: number;
   readonly host: string;
+  /** The bound DICOM TLS port, when cfg.receiver.tls is set. */
+  readonly tlsPort: number | undefined;
+  /** Loopback-only listener outside the admission limits, for this process's own heartbeat. */
+  readonly echoEndpoint: { host: string; port: number };
   /** True while the DICOM port is open (false after close()). */
   listening(): boolean;
   /** Associations accepted and not yet ended. */
@@ -72,21 +83,6 @@ export interface ReceiverHandle {
   close(): Promise<void>;
 }
 
-/** Route dcmjs-dimse's loglevel output (warnings and errors only) into pino. Global to the process. */
-function routeDimseLogging(log: Logger): void {
-  const dlog = dimse.log;
-  dlog.methodFactory = (methodName) => {
-    return (...args: unknown[]) => {
-      const msg = args.map(String).join(" ");
-      if (methodName === "error") log.warn({ event: "dimse-error" }, msg);
-      else if (methodName === "warn") log.warn({ event: "dimse-warn" }, msg);
-      else log.trace({ event: "dimse" }, msg);
-    };
-  };
-  dlog.setLevel("warn");
-  dlog.rebuild();
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -96,13 +92,36 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+function listen(server: net.Server, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const address = server.address();
+      resolve(typeof address === "object" && address !== null ? address.port : port);
+    });
+  });
+}
+
+/** Logs one event per kind at most every 10 s, with how many were folded into it (floods stay readable). */
+function rateLimitedWarn(log: Logger, event: string, message: string) {
+  let last = 0;
+  let suppressed = 0;
+  return (fields: Record<string, unknown>) => {
+    const now = Date.now();
+    if (now - last < 10_000) {
+      suppressed++;
+      return;
+    }
+    log.warn({ event, ...fields, ...(suppressed > 0 && { suppressed }) }, message);
+    last = now;
+    suppressed = 0;
+  };
+}
+
 export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): Promise<ReceiverHandle> {
   const log = (deps.log ?? defaultLog).child({ component: "receiver" });
-  routeDimseLogging(log);
-  dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
-  dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
-  dimse.Implementation.setMaxPduLength(cfg.receiver.maxPduLength);
-
+  const rx = cfg.receiver;
   const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 5000;
   let ownedRedis: Redis | undefined;
   let ownedQueue: TypedQueue<"ingest"> | undefined;
@@ -146,32 +165,36 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   }
 
   const paths = new SitePaths(cfg.dataDir);
-  const store = new InstanceStore({ paths, enqueue, fsync: cfg.receiver.fsync, log });
+  const store = new InstanceStore({ paths, enqueue, fsync: rx.fsync, log });
   store.prepare();
 
-  const live = new Set<FionaScp>();
-  const active = new Set<FionaScp>();
-  const counts = { accepted: 0, rejected: 0, stored: 0, failed: 0, bytes: 0 };
+  /** Connections under admission control, oldest first (Set order), and their count per address. */
+  const limited = new Set<ScpAssociation>();
+  const perPeer = new Map<string, number>();
+  const heartbeatConnections = new Set<ScpAssociation>();
+  const active = new Set<ScpAssociation>();
+  const counts = { accepted: 0, rejected: 0, refused: 0, stored: 0, failed: 0, bytes: 0 };
   let closing = false;
   let nextId = 0;
   let lastActivityMs = 0;
-  const maxAssociations = cfg.receiver.maxAssociations;
 
-  const ctx: ScpContext = {
+  const ctx: AssociationContext = {
     store,
     log,
-    allowedCallingAeTitles: cfg.receiver.allowedCallingAeTitles,
-    maxPduLength: cfg.receiver.maxPduLength,
+    allowedCallingAeTitles: rx.allowedCallingAeTitles,
+    maxPduLength: rx.maxPduLength,
     spillThreshold: deps.spillThreshold ?? 32 * 1024 * 1024,
-    fastPath: deps.fastPath ?? true,
-    acquire(scp) {
-      if (closing || active.size >= maxAssociations) return false;
-      active.add(scp);
+    artimMs: rx.artimSeconds * 1000,
+    idleMs: rx.idleSeconds * 1000,
+    implementation: { classUid: IMPLEMENTATION_CLASS_UID, versionName: IMPLEMENTATION_VERSION_NAME },
+    acquire(association) {
+      if (closing || active.size >= rx.maxAssociations) return false;
+      active.add(association);
       counts.accepted++;
       return true;
     },
-    release(scp) {
-      active.delete(scp);
+    release(association) {
+      active.delete(association);
     },
     nextId: () => ++nextId,
     onStoreOutcome(ok, bytes = 0) {
@@ -185,60 +208,126 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     },
   };
 
-  const scpOptions = {
-    associationTimeout: deps.timeouts?.associationMs ?? 30_000,
-    pduTimeout: deps.timeouts?.pduMs ?? 60_000,
-    connectTimeout: deps.timeouts?.idleMs ?? 180_000,
+  // The heartbeat's associations take no slot and do not count as activity (ingest yields to those).
+  const heartbeatCtx: AssociationContext = { ...ctx, acquire: () => !closing, release: () => {} };
+
+  const warnRefused = rateLimitedWarn(log, "connection-refused", "connection refused by admission control");
+  const peerOf = (socket: net.Socket) => (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+
+  /** Close the oldest still-negotiating connection of the address holding the most; false if none. */
+  const evictOne = (): boolean => {
+    let victim: ScpAssociation | undefined;
+    for (const a of limited) {
+      if (!a.negotiating) continue;
+      if (victim === undefined || (perPeer.get(a.peer) ?? 0) > (perPeer.get(victim.peer) ?? 0)) victim = a;
+    }
+    victim?.evict("connection limit reached: oldest negotiating connection closed");
+    if (victim !== undefined) forget(victim);
+    return victim !== undefined;
   };
 
-  const server = net.createServer(
-    { noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 },
-    (socket) => {
-      socket.setNoDelay(true);
-      if (closing) {
-        socket.destroy();
-        return;
+  const forget = (a: ScpAssociation) => {
+    if (!limited.delete(a)) return;
+    const n = (perPeer.get(a.peer) ?? 1) - 1;
+    if (n <= 0) perPeer.delete(a.peer);
+    else perPeer.set(a.peer, n);
+  };
+
+  const serve = (socket: net.Socket, heartbeat = false) => {
+    socket.setNoDelay(true);
+    socket.on("error", () => {}); // reported by the association once it exists; never unhandled
+    if (closing) return void socket.destroy();
+    if (!heartbeat) {
+      const peer = peerOf(socket);
+      let refusal: string | undefined;
+      if ((perPeer.get(peer) ?? 0) >= rx.maxConnectionsPerPeer) refusal = "maxConnectionsPerPeer";
+      else if (limited.size >= rx.maxConnections && !evictOne()) refusal = "maxConnections";
+      if (refusal !== undefined) {
+        counts.refused++;
+        warnRefused({ peer, limit: refusal });
+        return void socket.destroy();
       }
-      let scp: FionaScp;
-      try {
-        scp = new FionaScp(socket, ctx, scpOptions);
-      } catch (err) {
-        log.error({ event: "association-setup-failed", err: String(err) }, "cannot serve connection");
-        socket.destroy();
-        return;
-      }
-      live.add(scp);
-      socket.once("close", () => live.delete(scp));
+    } else if (heartbeatConnections.size >= 4) return void socket.destroy();
+    let association: ScpAssociation;
+    try {
+      association = new ScpAssociation(socket, heartbeat ? heartbeatCtx : ctx);
+    } catch (err) {
+      log.error({ event: "association-setup-failed", err: String(err) }, "cannot serve connection");
+      return void socket.destroy();
+    }
+    if (heartbeat) {
+      heartbeatConnections.add(association);
+      socket.once("close", () => heartbeatConnections.delete(association));
+    } else {
+      limited.add(association);
+      perPeer.set(association.peer, (perPeer.get(association.peer) ?? 0) + 1);
+      socket.once("close", () => forget(association));
       socket.on("data", () => (lastActivityMs = Date.now()));
-    },
-  );
-  // Unnegotiated TCP connections beyond this are dropped by the kernel-facing side of Node.
-  server.maxConnections = maxAssociations * 2 + 16;
-  server.on("error", (err) =>
-    log.error({ event: "receiver-server-error", err: err.message }, "DICOM server error"),
-  );
+    }
+  };
 
+  const servers: net.Server[] = [];
+  const serverError = (what: string) => (err: Error) =>
+    log.error({ event: "receiver-server-error", listener: what, err: err.message }, "DICOM listener error");
+
+  const plain = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (s) =>
+    serve(s),
+  );
+  // A hard cap below the process's file limit; admission control above keeps well under it.
+  plain.maxConnections = rx.maxConnections + 64;
+  plain.on("error", serverError("dicom"));
   const host = deps.host ?? cfg.dicomHost;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once("error", onError);
-    server.listen(deps.port ?? cfg.dicomPort, host, () => {
-      server.off("error", onError);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : (deps.port ?? cfg.dicomPort);
-  log.info({ event: "receiver-listening", host, port, aeTitle: cfg.aeTitle }, "DICOM receiver listening");
+  const port = await listen(plain, deps.port ?? cfg.dicomPort, host);
+  servers.push(plain);
 
+  let tlsPort: number | undefined;
+  if (rx.tls !== undefined) {
+    const t = rx.tls;
+    const secure = tls.createServer(
+      {
+        cert: fs.readFileSync(t.cert),
+        key: fs.readFileSync(t.key),
+        ...(t.ca !== undefined && { ca: fs.readFileSync(t.ca) }),
+        requestCert: t.verifyClient,
+        rejectUnauthorized: t.verifyClient,
+        minVersion: t.minVersion,
+        // A handshake is held to the same time as an A-ASSOCIATE-RQ.
+        handshakeTimeout: rx.artimSeconds * 1000,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: 60_000,
+      },
+      (s) => serve(s),
+    );
+    secure.maxConnections = rx.maxConnections + 64;
+    const warnHandshake = rateLimitedWarn(log, "tls-handshake-failed", "DICOM TLS handshake failed");
+    secure.on("tlsClientError", (err: NodeJS.ErrnoException, s: tls.TLSSocket) =>
+      warnHandshake({ peer: peerOf(s), err: err.code ?? err.message }),
+    );
+    secure.on("error", serverError("dicom-tls"));
+    tlsPort = await listen(secure, deps.tlsPort ?? t.port, t.host ?? host);
+    servers.push(secure);
+  }
+
+  const loopback = net.createServer({ noDelay: true }, (s) => serve(s, true));
+  loopback.on("error", serverError("heartbeat"));
+  const echoPort = await listen(loopback, 0, "127.0.0.1");
+  servers.push(loopback);
+
+  log.info(
+    { event: "receiver-listening", host, port, tlsPort, aeTitle: cfg.aeTitle },
+    "DICOM receiver listening",
+  );
+
+  const all = () => [...limited, ...heartbeatConnections];
   let closed: Promise<void> | undefined;
   const closeTimeoutMs = deps.closeTimeoutMs ?? 10_000;
   const close = async () => {
     closing = true;
-    server.close();
+    for (const server of servers) server.close();
     const deadline = Date.now() + closeTimeoutMs;
     while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const remaining = [...live];
+    const remaining = all();
     if (active.size > 0) {
       log.warn(
         { event: "receiver-close-abort", associations: active.size },
@@ -246,10 +335,10 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       );
     }
     await Promise.race([
-      Promise.allSettled(remaining.map((s) => s.settle())),
+      Promise.allSettled(remaining.map((a) => a.settle())),
       new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 1000)),
     ]);
-    for (const s of remaining) s.socket.destroy();
+    for (const a of remaining) a.socket.destroy();
     if (ownedQueue !== undefined) await withTimeout(ownedQueue.close(), 2000, "queue close").catch(() => {});
     if (ownedRedis !== undefined) ownedRedis.disconnect();
     detachListeners();
@@ -260,6 +349,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     return {
       associationsAccepted: counts.accepted,
       associationsRejected: counts.rejected,
+      connectionsRefused: counts.refused,
       activeAssociations: active.size,
       instancesStored: counts.stored,
       instancesFailed: counts.failed,
@@ -270,7 +360,9 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   return {
     port,
     host,
-    listening: () => server.listening && !closing,
+    tlsPort,
+    echoEndpoint: { host: "127.0.0.1", port: echoPort },
+    listening: () => plain.listening && !closing,
     activeAssociations: () => active.size,
     lastActivityMs: () => lastActivityMs,
     stats,

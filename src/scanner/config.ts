@@ -1,18 +1,11 @@
 import { z } from "zod";
-import { aeTitleSchema, portSchema } from "../config/dicom-fields.js";
+import { dicomPeerSchema, portSchema } from "../config/dicom-fields.js";
 
 /** A scanner FIONA may query and pull from; its name appears in job data and Redis keys. */
-export const scannerSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "scanner names are 1-32 letters, digits, _ or -"),
-    /** The scanner's own AE title (called in C-FIND/C-MOVE; its MPPS messages call us with it). */
-    aeTitle: aeTitleSchema,
-    host: z.string().min(1),
-    port: portSchema,
-    /** Our AE title towards this scanner (default: the main aeTitle). */
-    callingAeTitle: aeTitleSchema.optional(),
-  })
-  .strict();
+export const scannerSchema = dicomPeerSchema.extend({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "scanner names are 1-32 letters, digits, _ or -"),
+  // aeTitle: the scanner's own (called in C-FIND/C-MOVE; its MPPS messages call us with it).
+});
 
 /** MPPS SCP and scanner pulls (src/scanner). */
 export const scannersSchema = z

@@ -5,7 +5,8 @@
  * status is an answer (see {@link MoveResult}).
  */
 import dimse from "dcmjs-dimse";
-import type { FindDestination } from "../dimse/find.js";
+import { clientOptions, type FindDestination } from "../dimse/find.js";
+import { routeLibraryLogging } from "../dimse/library-log.js";
 
 const { Client } = dimse;
 const { CMoveRequest } = dimse.requests;
@@ -56,6 +57,7 @@ export function cMoveSeries(
   seriesInstanceUid: string,
   opts: MoveOptions,
 ): Promise<MoveResult> {
+  routeLibraryLogging();
   const label = `${dest.calledAe}@${dest.host}:${dest.port}`;
   const request = CMoveRequest.createSeriesMoveRequest(destinationAe, studyInstanceUid, seriesInstanceUid);
   return new Promise<MoveResult>((resolve, reject) => {
@@ -92,15 +94,16 @@ export function cMoveSeries(
             new MoveAssociationError(`C-MOVE to ${label}: association closed without a final response`, true),
         );
     });
-    client.send(dest.host, dest.port, dest.callingAe, dest.calledAe, {
-      connectTimeout: opts.timeoutMs,
-      associationTimeout: opts.timeoutMs,
-      pduTimeout: opts.responseTimeoutMs,
-      associationLingerTimeout: 0,
-    });
-    // As in src/dimse/find.ts: no delayed-ACK wait on each small PDU.
-    (
-      client as unknown as { network?: { socket?: { setNoDelay?: (on: boolean) => void } } }
-    ).network?.socket?.setNoDelay?.(true);
+    try {
+      client.send(
+        dest.host,
+        dest.port,
+        dest.callingAe,
+        dest.calledAe,
+        clientOptions(dest, opts.timeoutMs, opts.responseTimeoutMs),
+      );
+    } catch (e) {
+      reject(new MoveAssociationError(`C-MOVE to ${label}: ${(e as Error).message}`, false, { cause: e }));
+    }
   });
 }

@@ -8,6 +8,7 @@
  * is accepted, as by the receiver.
  */
 import { randomUUID } from "node:crypto";
+import { routeLibraryLogging } from "../dimse/library-log.js";
 import net from "node:net";
 import dimse from "dcmjs-dimse";
 import type { Redis } from "ioredis";
@@ -205,6 +206,7 @@ const elementsOf = (request: NCreateRequest | NSetRequest): Elements =>
 
 export async function startMppsScp(cfg: FionaConfig, deps: MppsScpDeps = {}): Promise<MppsScpHandle> {
   const log = (deps.log ?? defaultLog).child({ component: "mpps" });
+  routeLibraryLogging(deps.log ?? defaultLog);
   const redis: Redis = createRedis(cfg.redis.url, "producer");
   redis.on("error", (e) => log.warn({ event: "redis-error", err: e.message }, "MPPS Redis connection error"));
   const queue = createQueue(QUEUES.scannerPull, redis, cfg.redis.prefix);

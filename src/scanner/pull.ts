@@ -3,6 +3,7 @@
  * steps are over, and the C-MOVEs the plan asks for. src/processors/scanner-pull.ts runs the passes.
  */
 import { promises as fs } from "node:fs";
+import { scuDestination } from "../dimse/connect.js";
 import type { FionaConfig } from "../config/schema.js";
 import { cFind, matchText, type FindDestination } from "../dimse/find.js";
 import { isPathSafeUid } from "../dicom/uid.js";
@@ -18,12 +19,7 @@ export class PullRefusedError extends Error {
 }
 
 export function scannerDestination(cfg: FionaConfig, scanner: ScannerConfig): FindDestination {
-  return {
-    host: scanner.host,
-    port: scanner.port,
-    calledAe: scanner.aeTitle,
-    callingAe: scanner.callingAeTitle ?? cfg.aeTitle,
-  };
+  return scuDestination(scanner, cfg.aeTitle);
 }
 
 const count = (v: string | undefined): number | undefined => {

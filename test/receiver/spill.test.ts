@@ -16,20 +16,17 @@ import { RawScu, splitPart10 } from "./raw-scu.js";
 const MR = "1.2.840.10008.5.1.4.1.1.4";
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
 
-describe.each([
-  { name: "fast path", fastPath: true },
-  { name: "library path", fastPath: false },
-])("datasets above the spill threshold ($name)", ({ fastPath }) => {
+describe("datasets above the spill threshold", () => {
   let rx: TestReceiver;
   let genDir: string;
   let study: GeneratedStudy;
 
   beforeAll(async () => {
-    rx = await startTestReceiver({ receiver: { fsync: true } }, { fastPath, spillThreshold: 64 * 1024 });
+    rx = await startTestReceiver({ receiver: { fsync: true } }, { spillThreshold: 64 * 1024 });
     genDir = tempDir("spill");
     study = generateStudy({
       outDir: path.join(genDir, "big"),
-      seed: `spill-${fastPath}`,
+      seed: `spill-x`,
       series: 2,
       instancesPerSeries: 2,
       fileSize: 300 * 1024,
@@ -59,7 +56,7 @@ describe.each([
     // below the threshold the in-memory path is used (also with fsync)
     const small = generateStudy({
       outDir: path.join(genDir, "small"),
-      seed: `small-${fastPath}`,
+      seed: `small-x`,
       fileSize: 1024,
     });
     const s = await storescu(rx.handle.port, small.files);

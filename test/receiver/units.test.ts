@@ -4,9 +4,7 @@ import dicomParser from "dicom-parser";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildPart10Header, IMPLEMENTATION_CLASS_UID } from "../../src/dicom/part10.js";
 import { identifyDataset } from "../../src/receiver/identify.js";
-import { PduStream, PduStreamError, type PduSink } from "../../src/receiver/pdu-stream.js";
 import { chooseTransferSyntax, fileModality, isAcceptedAbstractSyntax } from "../../src/receiver/policy.js";
-import { encodeResponsePdu } from "../../src/receiver/dimse-fast.js";
 import { generateStudy, TRANSFER_SYNTAX } from "../support/generate.js";
 import { run, tempDir } from "./helpers.js";
 import { splitPart10 } from "./raw-scu.js";
@@ -153,68 +151,7 @@ describe("identifyDataset", () => {
   });
 });
 
-describe("PduStream", () => {
-  function collect() {
-    const events: string[] = [];
-    const data: Buffer[] = [];
-    const sink: PduSink = {
-      pduSeen: () => events.push("pdu"),
-      pdvBegin: (pc, cmd, last, len) =>
-        events.push(`begin ${pc} ${cmd ? "cmd" : "data"} ${last ? "last" : "more"} ${len}`),
-      pdvData: (b) => data.push(Buffer.from(b)),
-      pdvEnd: () => events.push("end"),
-      otherPdu: (p) => events.push(`other ${p[0]} ${p.length}`),
-    };
-    return { sink, events, data };
-  }
-  const pdv = (pc: number, control: number, value: Buffer) => {
-    const h = Buffer.alloc(6);
-    h.writeUInt32BE(value.length + 2, 0);
-    h[4] = pc;
-    h[5] = control;
-    return Buffer.concat([h, value]);
-  };
-  const pdu = (type: number, body: Buffer) => {
-    const h = Buffer.alloc(6);
-    h[0] = type;
-    h.writeUInt32BE(body.length, 2);
-    return Buffer.concat([h, body]);
-  };
-  const payload = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
-  const stream = Buffer.concat([
-    pdu(0x04, Buffer.concat([pdv(1, 3, Buffer.from("CMD!")), pdv(1, 0, payload.subarray(0, 100))])),
-    pdu(0x04, pdv(1, 2, payload.subarray(100))),
-    pdu(0x05, Buffer.alloc(4)),
-  ]);
-
-  it.each([1, 2, 5, 7, 64, 1000])("gives the same events for any chunking (chunk size %i)", (size) => {
-    const { sink, events, data } = collect();
-    const s = new PduStream(sink, 1 << 20, 1 << 20);
-    for (let i = 0; i < stream.length; i += size) s.push(stream.subarray(i, i + size));
-    expect(events).toEqual([
-      "pdu",
-      "begin 1 cmd last 4",
-      "end",
-      "begin 1 data more 100",
-      "end",
-      "pdu",
-      "begin 1 data last 200",
-      "end",
-      "pdu",
-      "other 5 10",
-    ]);
-    expect(Buffer.concat(data)).toEqual(Buffer.concat([Buffer.from("CMD!"), payload]));
-  });
-
-  it("rejects unknown PDU types, oversized PDUs and PDV items that overrun their PDU", () => {
-    const mk = () => new PduStream(collect().sink, 1000, 1000);
-    expect(() => mk().push(Buffer.from([0x09, 0, 0, 0, 0, 0]))).toThrow(PduStreamError);
-    expect(() => mk().push(pdu(0x04, Buffer.alloc(2000)))).toThrow(PduStreamError);
-    expect(() => mk().push(pdu(0x04, Buffer.from([0, 0, 0, 50, 1, 3, 0, 0])))).toThrow(PduStreamError);
-  });
-});
-
-describe("policy and response encoding", () => {
+describe("policy", () => {
   it("accepts verification, storage and private SOP classes only", () => {
     expect(isAcceptedAbstractSyntax("1.2.840.10008.1.1")).toBe(true);
     expect(isAcceptedAbstractSyntax("1.2.840.10008.5.1.4.1.1.4")).toBe(true);
@@ -238,33 +175,5 @@ describe("policy and response encoding", () => {
     expect(fileModality(undefined)).toBe("UN");
     expect(fileModality("../ct x")).toBe("CTX");
     expect(fileModality("a".repeat(40))).toBe("A".repeat(16));
-  });
-
-  it("encodes a C-STORE response command set with an even-length, group-length-correct layout", () => {
-    const p = encodeResponsePdu({
-      presentationContextId: 7,
-      commandField: 0x8001,
-      messageIdBeingRespondedTo: 42,
-      affectedSopClassUid: "1.2.840.10008.5.1.4.1.1.4",
-      affectedSopInstanceUid: "1.2.3",
-      status: 0xc000,
-      errorComment: "bad",
-    });
-    expect(p[0]).toBe(0x04);
-    expect(p.readUInt32BE(2)).toBe(p.length - 6);
-    expect(p.readUInt32BE(6)).toBe(p.length - 10);
-    expect(p[10]).toBe(7);
-    expect(p[11]).toBe(3);
-    const cmd = p.subarray(12);
-    expect(cmd.readUInt32LE(8)).toBe(cmd.length - 12);
-    const ds = dicomParser.parseDicom(cmd, { TransferSyntaxUID: "1.2.840.10008.1.2" });
-    expect(ds.uint16("x00000100")).toBe(0x8001);
-    expect(ds.uint16("x00000120")).toBe(42);
-    expect(ds.uint16("x00000900")).toBe(0xc000);
-    expect(ds.string("x00000902")).toBe("bad");
-    expect(ds.string("x00001000")).toBe("1.2.3");
-    // (dicom-parser adds a synthetic 0002,0010 element for raw datasets)
-    for (const [tag, el] of Object.entries(ds.elements))
-      if (tag.startsWith("x0000")) expect(el.length % 2).toBe(0);
   });
 });

@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   cfg = testConfig({
-    receiver: { maxAssociations: 1 },
+    receiver: { maxAssociations: 1, maxConnectionsPerPeer: 40 },
     schedules: {
       heartbeat: { every: 1000, failuresBeforeExit: 2, echoTimeoutMs: 2000, activityGraceSeconds: 0.3 },
     },
@@ -47,35 +47,76 @@ describe("shouldSkipEcho", () => {
 });
 
 describe("heartbeat processor against a real receiver", () => {
-  it("echoes, skips while another association is active, then counts failures of a wedged receiver and asks to exit", async () => {
-    const failing: number[] = [];
+  it("echoes, skips while another association is active, and is not failed by a full receiver", async () => {
     const run = heartbeatProcessor({
       cfg,
       redis,
       receiver,
       log: createLogger("silent"),
-      onFailing: (n) => failing.push(n),
+      onFailing: () => {},
     });
     expect(await run(job)).toEqual({ outcome: "ok", consecutiveFailures: 0 });
     expect((await readHeartbeat(redis, cfg.redis.prefix))?.lastOk).toBeDefined();
 
-    // One idle association takes the only slot.
+    // One idle association takes the only slot: peers are turned away, but the receiver is alive.
     const wedge = await wedgeAssociation(receiver.port);
     try {
       expect((await run(job)).outcome).toBe("skipped");
       await sleep(400); // idle past activityGraceSeconds: no longer suppresses the check
-      await expect(run(job)).rejects.toThrow(/C-ECHO/);
-      expect(failing).toEqual([]);
-      expect((await readHeartbeat(redis, cfg.redis.prefix))?.consecutiveFailures).toBe(1);
-      await expect(run(job)).rejects.toThrow(/C-ECHO/);
-      expect(failing).toEqual([2]);
-      const state = await readHeartbeat(redis, cfg.redis.prefix);
-      expect(state).toMatchObject({ consecutiveFailures: 2, failuresTotal: 2, skippedTotal: 1 });
+      expect(await run(job)).toEqual({ outcome: "ok", consecutiveFailures: 0 });
     } finally {
       wedge.destroy();
     }
-    await sleep(100);
-    expect((await run(job)).outcome).toBe("ok");
+  });
+
+  it("counts failures of a receiver that stopped listening and asks to exit", async () => {
+    const gone = await startReceiver(cfg, { port: 0, host: "127.0.0.1", log: createLogger("silent") });
+    await gone.close();
+    const failing: number[] = [];
+    const run = heartbeatProcessor({
+      cfg,
+      redis,
+      receiver: gone,
+      log: createLogger("silent"),
+      onFailing: (n) => failing.push(n),
+    });
+    await expect(run(job)).rejects.toThrow(/not listening/);
+    expect(failing).toEqual([]);
+    expect((await readHeartbeat(redis, cfg.redis.prefix))?.consecutiveFailures).toBe(1);
+    await expect(run(job)).rejects.toThrow(/not listening/);
+    expect(failing).toEqual([2]);
+    expect(await readHeartbeat(redis, cfg.redis.prefix)).toMatchObject({
+      consecutiveFailures: 2,
+      failuresTotal: 2,
+    });
+
+    const alive = heartbeatProcessor({
+      cfg,
+      redis,
+      receiver,
+      log: createLogger("silent"),
+      onFailing: () => {},
+    });
+    expect((await alive(job)).outcome).toBe("ok");
     expect((await readHeartbeat(redis, cfg.redis.prefix))?.consecutiveFailures).toBe(0);
+  });
+
+  it("reaches the receiver while its DICOM port is flooded", async () => {
+    const run = heartbeatProcessor({
+      cfg,
+      redis,
+      receiver,
+      log: createLogger("silent"),
+      onFailing: () => {},
+    });
+    const { default: net } = await import("node:net");
+    const flood = Array.from({ length: 60 }, () => net.connect({ host: "127.0.0.1", port: receiver.port }));
+    try {
+      await sleep(400);
+      expect(await run(job)).toEqual({ outcome: "ok", consecutiveFailures: 0 });
+      expect(receiver.stats().connectionsRefused).toBeGreaterThan(0); // beyond maxConnectionsPerPeer
+    } finally {
+      for (const s of flood) s.destroy();
+    }
   });
 });

@@ -1,14 +1,14 @@
 /**
- * Streaming reader for the DICOM Upper Layer byte stream (PS3.8 9.3), used on the receiver's fast path
- * instead of dcmjs-dimse's accumulator.
+ * Streaming reader for the DICOM Upper Layer byte stream (PS3.8 9.3), used by the receiver and by the
+ * SCUs in this folder.
  *
  * P-DATA-TF PDUs are never assembled: their PDV item headers are read as they arrive and PDV values
- * are handed to the sink as slices of the socket chunks (no copy). Other PDUs (association, release,
- * abort) are assembled whole and handed over for the library to process. The library's accumulator
- * re-concatenates a partial PDU with every socket chunk, and the receiver would then copy the dataset
- * once more; both copies (and the garbage-collector work that hundreds of megabytes of short-lived
- * buffers cause) are avoided here.
+ * are handed to the sink as slices of the socket chunks (no copy), so a dataset of any size is copied
+ * once, by whoever keeps it. Other PDUs (association, release, abort) are small and are assembled
+ * whole. Every length is checked against its container before anything is read; a violation throws
+ * {@link PduError} and the caller aborts the association.
  */
+import { ABORT_REASON, PduError, PDU_TYPE } from "./pdu.js";
 
 export interface PduSink {
   /** A PDV item starts; `length` is the number of value bytes that follow. */
@@ -22,10 +22,8 @@ export interface PduSink {
   pduSeen(): void;
 }
 
-export class PduStreamError extends Error {}
-
-const P_DATA_TF = 0x04;
-const OTHER_TYPES = new Set([0x01, 0x02, 0x03, 0x05, 0x06, 0x07]);
+const P_DATA_TF = PDU_TYPE.P_DATA_TF;
+const OTHER_TYPES = new Set<number>([0x01, 0x02, 0x03, 0x05, 0x06, 0x07]);
 
 type State = "pduHeader" | "pdvHeader" | "pdvValue" | "otherPdu";
 
@@ -62,18 +60,18 @@ export class PduStream {
           const length = this.header.readUInt32BE(2);
           if (type === P_DATA_TF) {
             if (length > this.maxPduLength)
-              throw new PduStreamError(`P-DATA-TF of ${length} bytes exceeds the limit`);
-            if (length < 6) throw new PduStreamError("P-DATA-TF without a PDV item");
+              throw new PduError(`P-DATA-TF of ${length} bytes exceeds the limit`);
+            if (length < 6) throw new PduError("P-DATA-TF without a PDV item");
             this.pduRemaining = length;
             this.state = "pdvHeader";
           } else if (OTHER_TYPES.has(type)) {
             if (length > this.maxOtherPduLength)
-              throw new PduStreamError(`PDU of ${length} bytes exceeds the limit`);
+              throw new PduError(`PDU of ${length} bytes exceeds the limit`);
             this.other = { parts: [Buffer.from(this.header)], remaining: length, total: 6 + length };
             this.state = "otherPdu";
             if (length === 0) this.finishOther();
           } else {
-            throw new PduStreamError(`unknown PDU type 0x${type.toString(16)}`);
+            throw new PduError(`unknown PDU type 0x${type.toString(16)}`, ABORT_REASON.UNRECOGNIZED_PDU);
           }
           break;
         }
@@ -83,7 +81,7 @@ export class PduStream {
           this.headerFill = 0;
           const itemLength = this.header.readUInt32BE(0);
           if (itemLength < 2 || 4 + itemLength > this.pduRemaining) {
-            throw new PduStreamError("PDV item length does not fit its PDU");
+            throw new PduError("PDV item length does not fit its PDU");
           }
           this.pduRemaining -= 4 + itemLength;
           this.pdvRemaining = itemLength - 2;
@@ -129,7 +127,7 @@ export class PduStream {
   private endPdv(): void {
     this.state = this.pduRemaining > 0 ? "pdvHeader" : "pduHeader";
     if (this.state === "pdvHeader" && this.pduRemaining < 6) {
-      throw new PduStreamError("trailing bytes in P-DATA-TF");
+      throw new PduError("trailing bytes in P-DATA-TF");
     }
     this.sink.pdvEnd();
   }

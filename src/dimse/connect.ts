@@ -1,0 +1,70 @@
+/**
+ * The one place an SCU opens its connection to a DICOM peer: plain TCP, or DICOM TLS when the
+ * destination has a `tls` section. TCP no-delay always (DIMSE is request/response).
+ */
+import fs from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import type { DicomPeer, DicomTlsClient } from "../config/dicom-fields.js";
+
+export type { DicomTlsClient };
+
+export interface DicomEndpoint {
+  host: string;
+  port: number;
+  tls?: DicomTlsClient;
+}
+
+export interface TlsClientOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  minVersion: tls.SecureVersion;
+  rejectUnauthorized: true;
+}
+
+/** A configured peer as an SCU addresses it: the one place calling AE and TLS are resolved. */
+export function scuDestination(peer: DicomPeer, siteAeTitle: string) {
+  return {
+    host: peer.host,
+    port: peer.port,
+    calledAe: peer.aeTitle,
+    callingAe: peer.callingAeTitle ?? siteAeTitle,
+    ...(peer.tls !== undefined && { tls: peer.tls }),
+  };
+}
+
+/** Node TLS options of a destination: the server certificate is always verified (never opt-out). */
+export function tlsClientOptions(t: DicomTlsClient): TlsClientOptions {
+  return {
+    ...(t.ca !== undefined && { ca: fs.readFileSync(t.ca) }),
+    ...(t.cert !== undefined && { cert: fs.readFileSync(t.cert) }),
+    ...(t.key !== undefined && { key: fs.readFileSync(t.key) }),
+    minVersion: t.minVersion ?? "TLSv1.2",
+    rejectUnauthorized: true,
+  };
+}
+
+/**
+ * Connect; `onReady` runs once the socket can carry PDUs (after the TLS handshake for TLS). Errors,
+ * including an unreadable certificate file and a failed handshake, arrive as the socket's "error".
+ */
+export function connectDicom(ep: DicomEndpoint, onReady: () => void): net.Socket {
+  if (ep.tls === undefined) {
+    const socket = net.createConnection({ host: ep.host, port: ep.port, noDelay: true });
+    socket.once("connect", onReady);
+    return socket;
+  }
+  let options: TlsClientOptions;
+  try {
+    options = tlsClientOptions(ep.tls);
+  } catch (err) {
+    const socket = new net.Socket();
+    process.nextTick(() => socket.destroy(err as Error));
+    return socket;
+  }
+  const socket = tls.connect({ host: ep.host, port: ep.port, ...options });
+  socket.setNoDelay(true);
+  socket.once("secureConnect", onReady);
+  return socket;
+}

@@ -45,6 +45,9 @@ export class PduError extends Error {
   }
 }
 
+/** A-ASSOCIATE-RQ larger than this is refused unread (user identity fields are the only large part). */
+export const MAX_ASSOCIATE_RQ_BYTES = 128 * 1024;
+
 /** PS3.8: presentation context IDs are odd numbers 1-255, so at most 128 per association. */
 export const MAX_CONTEXTS = 128;
 

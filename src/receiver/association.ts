@@ -36,9 +36,11 @@ import {
   encodeReleaseRp,
   parseAbort,
   parseAssociateRq,
+  MAX_ASSOCIATE_RQ_BYTES,
   type AcceptResult,
 } from "../dimse/pdu.js";
 import { PduStream } from "../dimse/pdu-stream.js";
+import { peerAddress } from "../dimse/admission.js";
 import { DatasetCollector } from "./collect.js";
 import { chooseTransferSyntax, isAcceptedAbstractSyntax } from "./policy.js";
 import { STORE_STATUS, type InstanceStore, type StoreRequestInfo } from "./store.js";
@@ -69,8 +71,6 @@ export interface AssociationContext {
 /** How an association ended: released, aborted by the peer, rejected or aborted by us, or just closed. */
 export type AssociationEnd = "released" | "aborted" | "rejected" | "error" | "closed";
 
-/** A-ASSOCIATE-RQ larger than this is refused unread (user identity fields are the only large part). */
-export const MAX_ASSOCIATE_RQ_BYTES = 128 * 1024;
 const MAX_COMMAND_SET_BYTES = 64 * 1024;
 /** After our A-ABORT the peer gets this long to close (PS3.8 leaves it to the ARTIM timer). */
 const ABORT_LINGER_MS = 1000;
@@ -123,7 +123,7 @@ export class ScpAssociation {
     private readonly ctx: AssociationContext,
   ) {
     this.id = ctx.nextId();
-    this.peer = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+    this.peer = peerAddress(socket);
     this.reader = new PduStream(
       {
         pduSeen: () => {},

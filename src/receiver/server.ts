@@ -3,11 +3,9 @@
  * optional DICOM TLS listener on a port of its own (cfg.receiver.tls), and a loopback-only listener
  * for this process's heartbeat. Each connection is one {@link ScpAssociation}.
  *
- * Admission control happens here, before a byte is read: at most maxConnectionsPerPeer connections
- * per remote address and maxConnections in all (when full, the oldest connection still negotiating,
- * from the address holding the most, makes room). Connections that never complete an
- * A-ASSOCIATE-RQ are closed by the association's ARTIM timer. The heartbeat's listener is outside
- * these limits, so a flood measures as a flood, not as a dead receiver.
+ * Admission control ({@link Admission}) decides before a byte is read; connections that never complete
+ * an A-ASSOCIATE-RQ are closed by the association's ARTIM timer. The heartbeat's listener is outside
+ * the limits, so a flood measures as a flood, not as a dead receiver.
  */
 import fs from "node:fs";
 import net from "node:net";
@@ -20,6 +18,7 @@ import { log as defaultLog } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
+import { Admission, peerAddress } from "../dimse/admission.js";
 import { ScpAssociation, type AssociationContext } from "./association.js";
 import { InstanceStore } from "./store.js";
 
@@ -168,12 +167,10 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   const store = new InstanceStore({ paths, enqueue, fsync: rx.fsync, log });
   store.prepare();
 
-  /** Connections under admission control, oldest first (Set order), and their count per address. */
-  const limited = new Set<ScpAssociation>();
-  const perPeer = new Map<string, number>();
+  const admission = new Admission<ScpAssociation>(rx);
   const heartbeatConnections = new Set<ScpAssociation>();
   const active = new Set<ScpAssociation>();
-  const counts = { accepted: 0, rejected: 0, refused: 0, stored: 0, failed: 0, bytes: 0 };
+  const counts = { accepted: 0, rejected: 0, stored: 0, failed: 0, bytes: 0 };
   let closing = false;
   let nextId = 0;
   let lastActivityMs = 0;
@@ -212,38 +209,15 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   const heartbeatCtx: AssociationContext = { ...ctx, acquire: () => !closing, release: () => {} };
 
   const warnRefused = rateLimitedWarn(log, "connection-refused", "connection refused by admission control");
-  const peerOf = (socket: net.Socket) => (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-
-  /** Close the oldest still-negotiating connection of the address holding the most; false if none. */
-  const evictOne = (): boolean => {
-    let victim: ScpAssociation | undefined;
-    for (const a of limited) {
-      if (!a.negotiating) continue;
-      if (victim === undefined || (perPeer.get(a.peer) ?? 0) > (perPeer.get(victim.peer) ?? 0)) victim = a;
-    }
-    victim?.evict("connection limit reached: oldest negotiating connection closed");
-    if (victim !== undefined) forget(victim);
-    return victim !== undefined;
-  };
-
-  const forget = (a: ScpAssociation) => {
-    if (!limited.delete(a)) return;
-    const n = (perPeer.get(a.peer) ?? 1) - 1;
-    if (n <= 0) perPeer.delete(a.peer);
-    else perPeer.set(a.peer, n);
-  };
 
   const serve = (socket: net.Socket, heartbeat = false) => {
     socket.setNoDelay(true);
     socket.on("error", () => {}); // reported by the association once it exists; never unhandled
     if (closing) return void socket.destroy();
     if (!heartbeat) {
-      const peer = peerOf(socket);
-      let refusal: string | undefined;
-      if ((perPeer.get(peer) ?? 0) >= rx.maxConnectionsPerPeer) refusal = "maxConnectionsPerPeer";
-      else if (limited.size >= rx.maxConnections && !evictOne()) refusal = "maxConnections";
+      const peer = peerAddress(socket);
+      const refusal = admission.refusal(peer);
       if (refusal !== undefined) {
-        counts.refused++;
         warnRefused({ peer, limit: refusal });
         return void socket.destroy();
       }
@@ -259,9 +233,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       heartbeatConnections.add(association);
       socket.once("close", () => heartbeatConnections.delete(association));
     } else {
-      limited.add(association);
-      perPeer.set(association.peer, (perPeer.get(association.peer) ?? 0) + 1);
-      socket.once("close", () => forget(association));
+      admission.add(association, socket);
       socket.on("data", () => (lastActivityMs = Date.now()));
     }
   };
@@ -302,7 +274,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     secure.maxConnections = rx.maxConnections + 64;
     const warnHandshake = rateLimitedWarn(log, "tls-handshake-failed", "DICOM TLS handshake failed");
     secure.on("tlsClientError", (err: NodeJS.ErrnoException, s: tls.TLSSocket) =>
-      warnHandshake({ peer: peerOf(s), err: err.code ?? err.message }),
+      warnHandshake({ peer: peerAddress(s), err: err.code ?? err.message }),
     );
     secure.on("error", serverError("dicom-tls"));
     tlsPort = await listen(secure, deps.tlsPort ?? t.port, t.host ?? host);
@@ -319,7 +291,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     "DICOM receiver listening",
   );
 
-  const all = () => [...limited, ...heartbeatConnections];
+  const all = () => [...admission.all(), ...heartbeatConnections];
   let closed: Promise<void> | undefined;
   const closeTimeoutMs = deps.closeTimeoutMs ?? 10_000;
   const close = async () => {
@@ -349,7 +321,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     return {
       associationsAccepted: counts.accepted,
       associationsRejected: counts.rejected,
-      connectionsRefused: counts.refused,
+      connectionsRefused: admission.refused,
       activeAssociations: active.size,
       instancesStored: counts.stored,
       instancesFailed: counts.failed,

@@ -1,6 +1,7 @@
 /**
  * The MPPS SCP (the original's ppsscpfs on port 4007): N-CREATE and N-SET of Modality Performed
- * Procedure Steps, and C-ECHO. Its own `net.Server` (bound host, TCP no-delay), started with the
+ * Procedure Steps, and C-ECHO, on dcmjs-dimse's Scp behind an {@link AssociateGate} and the
+ * receiver's admission limits. Its own `net.Server` (bound host, TCP no-delay), started with the
  * receiver role when scanners.mpps.enabled. Each message is matched to a scanner of scanners.list by
  * its calling AE title; a step is answered only after it is stored (Redis), and an in-progress step
  * starts (or re-checks) the study's pull. Messages from unknown callers are answered Success and
@@ -8,11 +9,14 @@
  * is accepted, as by the receiver.
  */
 import { randomUUID } from "node:crypto";
-import { routeLibraryLogging } from "../dimse/library-log.js";
 import net from "node:net";
 import dimse from "dcmjs-dimse";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
+import { Admission, peerAddress } from "../dimse/admission.js";
+import { AssociateGate } from "../dimse/associate-gate.js";
+import { routeLibraryLogging } from "../dimse/library-log.js";
+import { MAX_ASSOCIATE_RQ_BYTES } from "../dimse/pdu.js";
 import { log as defaultLog, type Logger } from "../log.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type TypedQueue } from "../queues/index.js";
@@ -68,11 +72,9 @@ class MppsAssociation extends Scp {
     readonly socket: net.Socket,
     private readonly ctx: MppsContext,
   ) {
+    // The gate in front (startMppsScp) enforced the ARTIM time; connectTimeout is dcmjs-dimse's
+    // socket idle timeout, which ends an association that goes quiet.
     super(socket, { associationTimeout: 30_000, pduTimeout: 60_000, connectTimeout: 180_000 });
-    // As in src/receiver/scp.ts: server-side sockets need these for the association timeout.
-    const internals = this as unknown as { connected?: boolean; connectedTime?: number };
-    internals.connected = true;
-    internals.connectedTime = Date.now();
     this.on("networkError", () => socket.destroy());
   }
 
@@ -218,16 +220,32 @@ export async function startMppsScp(cfg: FionaConfig, deps: MppsScpDeps = {}): Pr
     now: deps.now ?? (() => new Date()),
   };
   const live = new Set<net.Socket>();
+  const admission = new Admission<AssociateGate>(cfg.receiver);
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.setNoDelay(true);
+    socket.on("error", () => {}); // reported by the gate or the association; never unhandled
+    const peer = peerAddress(socket);
+    const refusal = admission.refusal(peer);
+    if (refusal !== undefined) {
+      log.warn({ event: "connection-refused", peer, limit: refusal }, "MPPS connection refused");
+      return void socket.destroy();
+    }
     live.add(socket);
     socket.once("close", () => live.delete(socket));
-    try {
-      new MppsAssociation(socket, ctx);
-    } catch (e) {
-      log.error({ event: "mpps-association-setup-failed", err: String(e) }, "cannot serve connection");
-      socket.destroy();
-    }
+    const gate = new AssociateGate(socket, {
+      artimMs: cfg.receiver.artimSeconds * 1000,
+      maxAssociateRqBytes: MAX_ASSOCIATE_RQ_BYTES,
+      log,
+      onValid: (s) => {
+        try {
+          new MppsAssociation(s, ctx);
+        } catch (e) {
+          log.error({ event: "mpps-association-setup-failed", err: String(e) }, "cannot serve connection");
+          s.destroy();
+        }
+      },
+    });
+    admission.add(gate, socket);
   });
   const host = cfg.scanners.mpps.host ?? cfg.dicomHost;
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,7 @@ import { pullDedupId } from "../../src/scanner/enqueue.js";
 import { startMppsScp, type MppsScpHandle } from "../../src/scanner/mpps-scp.js";
 import { MppsStore } from "../../src/scanner/mpps-store.js";
 import { MPPS_STATUS } from "../../src/scanner/mpps-step.js";
+import { RawScu } from "../receiver/raw-scu.js";
 import { cleanup, testConfig } from "../support/env.js";
 import { createDataset, nCreate, nSet, type MppsPeer } from "./mpps-client.js";
 
@@ -22,6 +23,7 @@ const PHI = {
   accession: "MPPSMARK_ACC",
 };
 const STUDY = "1.2.826.0.1.3680043.10.1.1";
+const MPPS_SOP_CLASS_UID = "1.2.840.10008.3.1.2.3.3";
 const SERIES = "1.2.826.0.1.3680043.10.1.1.1";
 
 let cfg: FionaConfig;
@@ -183,5 +185,44 @@ describe("MPPS SCP", () => {
     const all = await everythingInRedis();
     expect(all).toContain(STUDY);
     for (const marker of Object.values(PHI)) expect(all).not.toContain(marker);
+  });
+
+  it("refuses hostile association requests in front of the library and keeps serving", async () => {
+    // 129 presentation contexts (ids repeat past 255) crashed dcmjs-dimse's A-ASSOCIATE-AC encoder.
+    const many = Array.from({ length: 129 }, (_, i) => ({
+      id: (i * 2 + 1) % 256,
+      abstractSyntax: MPPS_SOP_CLASS_UID,
+      transferSyntaxes: ["1.2.840.10008.1.2"],
+    }));
+    const flood = await RawScu.connect("127.0.0.1", scp.port);
+    const rj = await flood.associate("MRSCANNER", "FIONA", many);
+    expect(rj.accepted).toBe(false);
+    expect(rj.reject?.result).toBe(1);
+
+    // Lengths past the end: A-ABORT (or a close), not an exception.
+    const broken = await RawScu.connect("127.0.0.1", scp.port);
+    const fixed = Buffer.concat([Buffer.from([0, 1, 0, 0]), Buffer.alloc(64, 0x41)]); // version, AE titles
+    const overrun = Buffer.from([0x10, 0, 0xff, 0xff, 1, 2, 3, 4, 5, 6]); // item claims 65535 bytes
+    const head = Buffer.from([0x01, 0, 0, 0, 0, fixed.length + overrun.length]);
+    broken.write(Buffer.concat([head, fixed, overrun]));
+    const reply = await broken.nextPdu();
+    expect(reply.length === 0 || reply[0] === 0x07).toBe(true);
+
+    const answer = await nCreate(scanner, "1.2.826.0.1.3680043.10.1.9.7", createDataset(STUDY, PHI));
+    expect(answer.status).toBe(MPPS_STATUS.Success);
+  });
+
+  it("closes a connection that sends no A-ASSOCIATE-RQ within the ARTIM time", async () => {
+    const quick = testConfig({ receiver: { artimSeconds: 0.3 }, scanners: cfg.scanners });
+    const scp3 = await startMppsScp(quick, { port: 0, log: createLogger("silent") });
+    try {
+      const idle = await RawScu.connect("127.0.0.1", scp3.port);
+      const t0 = Date.now();
+      expect((await idle.nextPdu(5000)).length).toBe(0); // closed, nothing sent
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      await scp3.close();
+      rmSync(quick.dataDir, { recursive: true, force: true });
+    }
   });
 });

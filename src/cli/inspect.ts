@@ -41,7 +41,7 @@ export async function printStatus(cfg: FionaConfig, json: boolean): Promise<void
     `\nreceived: ${rx.instancesStored} files, ${rx.bytesReceived} bytes, ${rx.instancesFailed} refused`,
   );
   console.log(
-    `associations: ${rx.associationsActive} active, ${rx.associationsAccepted} accepted, ${rx.associationsRejected} rejected`,
+    `associations: ${rx.associationsActive} active, ${rx.associationsAccepted} accepted, ${rx.associationsRejected} rejected, ${rx.connectionsRefused} connections refused`,
   );
   console.log(`disk: ${m.disk ? `${m.disk.usedPercent.toFixed(1)}% used (${m.disk.path})` : "unknown"}`);
   const hb = m.heartbeat;

@@ -47,6 +47,11 @@ export class Admission<T extends Admitted> {
     socket.once("close", () => this.remove(entry));
   }
 
+  /** Connections admitted from `peer` and still open. */
+  count(peer: string): number {
+    return this.perPeer.get(peer) ?? 0;
+  }
+
   all(): T[] {
     return [...this.entries];
   }

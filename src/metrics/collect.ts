@@ -28,6 +28,8 @@ export interface MetricsSnapshot {
     bytesReceived: number;
     associationsAccepted: number;
     associationsRejected: number;
+    /** Connections closed unread by admission control. */
+    connectionsRefused: number;
     associationsActive: number;
   };
   disk?: { path: string; usedPercent: number };
@@ -102,6 +104,7 @@ export async function collectMetrics(
         bytesReceived: num(rx.bytesReceived),
         associationsAccepted: num(rx.associationsAccepted),
         associationsRejected: num(rx.associationsRejected),
+        connectionsRefused: num(rx.connectionsRefused),
         associationsActive: activeAssociations(active, now),
       },
       ...(usedPercent !== undefined ? { disk: { path: cfg.dataDir, usedPercent } } : {}),

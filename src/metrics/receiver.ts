@@ -4,15 +4,15 @@ import { createRedis } from "../queues/connection.js";
 import type { ReceiverStats } from "../receiver/server.js";
 import { metricsKeys } from "./keys.js";
 
-type Counter =
-  "instancesStored" | "instancesFailed" | "bytesReceived" | "associationsAccepted" | "associationsRejected";
-const COUNTERS: Counter[] = [
+const COUNTERS = [
   "instancesStored",
   "instancesFailed",
   "bytesReceived",
   "associationsAccepted",
   "associationsRejected",
-];
+  "connectionsRefused",
+] as const satisfies ReadonlyArray<keyof ReceiverStats>;
+type Counter = (typeof COUNTERS)[number];
 
 /** A receiver's active-associations field older than this is from a process that is gone. */
 export const ACTIVE_STALE_MS = 10_000;

@@ -67,6 +67,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   family("fiona_associations_total", "counter", "DICOM associations requested, by outcome.");
   sample("fiona_associations_total", { state: "accepted" }, rx.associationsAccepted);
   sample("fiona_associations_total", { state: "rejected" }, rx.associationsRejected);
+  family(
+    "fiona_connections_refused_total",
+    "counter",
+    "DICOM connections closed unread by admission control.",
+  );
+  sample("fiona_connections_refused_total", {}, rx.connectionsRefused);
   family("fiona_associations_active", "gauge", "DICOM associations open now.");
   sample("fiona_associations_active", {}, rx.associationsActive);
 

@@ -19,6 +19,7 @@ import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
 import { Admission, peerAddress } from "../dimse/admission.js";
+import { BCP195_CIPHERS } from "../dimse/connect.js";
 import { ScpAssociation, type AssociationContext } from "./association.js";
 import { InstanceStore } from "./store.js";
 
@@ -263,6 +264,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
         requestCert: t.verifyClient,
         rejectUnauthorized: t.verifyClient,
         minVersion: t.minVersion,
+        ciphers: BCP195_CIPHERS,
         // A handshake is held to the same time as an A-ASSOCIATE-RQ.
         handshakeTimeout: rx.artimSeconds * 1000,
         noDelay: true,
@@ -272,6 +274,24 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
       (s) => serve(s),
     );
     secure.maxConnections = rx.maxConnections + 64;
+    // Handshakes in progress count against the per-address limit too: a host opening TLS connections
+    // and never finishing the handshake holds at most maxConnectionsPerPeer of them, for artimSeconds.
+    // A connection is keyed by its remote address and port, which the TLS socket shares with the raw one.
+    const handshaking = new Map<string, string>();
+    const pendingFrom = (peer: string) => [...handshaking.values()].filter((p) => p === peer).length;
+    const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    secure.on("connection", (raw: net.Socket) => {
+      const peer = peerAddress(raw);
+      if (pendingFrom(peer) + admission.count(peer) >= rx.maxConnectionsPerPeer) {
+        admission.refused++;
+        warnRefused({ peer, limit: "maxConnectionsPerPeer" });
+        return void raw.destroy();
+      }
+      const key = keyOf(raw);
+      handshaking.set(key, peer);
+      raw.once("close", () => handshaking.delete(key));
+    });
+    secure.prependListener("secureConnection", (s: tls.TLSSocket) => handshaking.delete(keyOf(s)));
     const warnHandshake = rateLimitedWarn(log, "tls-handshake-failed", "DICOM TLS handshake failed");
     secure.on("tlsClientError", (err: NodeJS.ErrnoException, s: tls.TLSSocket) =>
       warnHandshake({ peer: peerAddress(s), err: err.code ?? err.message }),

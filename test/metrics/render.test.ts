@@ -60,6 +60,7 @@ describe("metrics rendering", () => {
         bytesReceived: 123456,
         associationsAccepted: 2,
         associationsRejected: 1,
+        connectionsRefused: 7,
         associationsActive: 0,
       },
       disk: { path: "/data", usedPercent: 42.123 },
@@ -80,6 +81,7 @@ describe("metrics rendering", () => {
     expect(sampleValue(fams, "fiona_job_duration_seconds_sum", { queue: "ingest" })).toBe(4.2);
     expect(sampleValue(fams, "fiona_received_bytes_total")).toBe(123456);
     expect(sampleValue(fams, "fiona_associations_total", { state: "rejected" })).toBe(1);
+    expect(sampleValue(fams, "fiona_connections_refused_total", {})).toBe(7);
     expect(sampleValue(fams, "fiona_disk_used_percent")).toBe(42.12);
     expect(sampleValue(fams, "fiona_heartbeat_consecutive_failures")).toBe(2);
     expect(sampleValue(fams, "fiona_heartbeat_failures_total")).toBe(5);

@@ -1,4 +1,5 @@
 import type { Job } from "bullmq";
+import net from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
@@ -46,15 +47,12 @@ describe("shouldSkipEcho", () => {
   });
 });
 
+const processorFor = (rx: ReceiverHandle, onFailing: (n: number) => void = () => {}) =>
+  heartbeatProcessor({ cfg, redis, receiver: rx, log: createLogger("silent"), onFailing });
+
 describe("heartbeat processor against a real receiver", () => {
   it("echoes, skips while another association is active, and is not failed by a full receiver", async () => {
-    const run = heartbeatProcessor({
-      cfg,
-      redis,
-      receiver,
-      log: createLogger("silent"),
-      onFailing: () => {},
-    });
+    const run = processorFor(receiver);
     expect(await run(job)).toEqual({ outcome: "ok", consecutiveFailures: 0 });
     expect((await readHeartbeat(redis, cfg.redis.prefix))?.lastOk).toBeDefined();
 
@@ -73,13 +71,7 @@ describe("heartbeat processor against a real receiver", () => {
     const gone = await startReceiver(cfg, { port: 0, host: "127.0.0.1", log: createLogger("silent") });
     await gone.close();
     const failing: number[] = [];
-    const run = heartbeatProcessor({
-      cfg,
-      redis,
-      receiver: gone,
-      log: createLogger("silent"),
-      onFailing: (n) => failing.push(n),
-    });
+    const run = processorFor(gone, (n) => failing.push(n));
     await expect(run(job)).rejects.toThrow(/not listening/);
     expect(failing).toEqual([]);
     expect((await readHeartbeat(redis, cfg.redis.prefix))?.consecutiveFailures).toBe(1);
@@ -90,26 +82,13 @@ describe("heartbeat processor against a real receiver", () => {
       failuresTotal: 2,
     });
 
-    const alive = heartbeatProcessor({
-      cfg,
-      redis,
-      receiver,
-      log: createLogger("silent"),
-      onFailing: () => {},
-    });
+    const alive = processorFor(receiver);
     expect((await alive(job)).outcome).toBe("ok");
     expect((await readHeartbeat(redis, cfg.redis.prefix))?.consecutiveFailures).toBe(0);
   });
 
   it("reaches the receiver while its DICOM port is flooded", async () => {
-    const run = heartbeatProcessor({
-      cfg,
-      redis,
-      receiver,
-      log: createLogger("silent"),
-      onFailing: () => {},
-    });
-    const { default: net } = await import("node:net");
+    const run = processorFor(receiver);
     const flood = Array.from({ length: 60 }, () => net.connect({ host: "127.0.0.1", port: receiver.port }));
     try {
       await sleep(400);

@@ -175,7 +175,10 @@ export const configSchema = z
             minVersion: tlsVersionSchema.default("TLSv1.2"),
           })
           .strict()
-          .refine((t) => !t.verifyClient || t.ca !== undefined, "receiver.tls.verifyClient needs receiver.tls.ca")
+          .refine(
+            (t) => !t.verifyClient || t.ca !== undefined,
+            "receiver.tls.verifyClient needs receiver.tls.ca",
+          )
           .optional(),
       })
       .strict()

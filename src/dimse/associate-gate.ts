@@ -17,6 +17,7 @@ import {
   encodeAbort,
   encodeAssociateRj,
   parseAssociateRq,
+  peekAeTitles,
 } from "./pdu.js";
 import { PduStream } from "./pdu-stream.js";
 
@@ -36,6 +37,7 @@ export class AssociateGate implements Admitted {
   private readonly timer: NodeJS.Timeout;
   private readonly reader: PduStream;
   private readonly onData = (chunk: Buffer) => this.read(chunk);
+  private aeTitles: { calledAe: string; callingAe: string } | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -93,6 +95,7 @@ export class AssociateGate implements Admitted {
 
   private onPdu(pdu: Buffer): void {
     if (!this.open) return;
+    this.aeTitles = peekAeTitles(pdu);
     if (pdu[0] !== PDU_TYPE.ASSOCIATE_RQ)
       throw new PduError(
         `PDU type 0x${(pdu[0] ?? 0).toString(16)} before A-ASSOCIATE-RQ`,
@@ -113,7 +116,10 @@ export class AssociateGate implements Admitted {
     if (!this.open) return;
     this.open = false;
     clearTimeout(this.timer);
-    this.opts.log.warn({ event: "association", peer: this.peer, result, reason }, "association refused");
+    this.opts.log.warn(
+      { event: "association", peer: this.peer, ...this.aeTitles, result, reason },
+      "association refused",
+    );
     if (destroyNow) this.socket.destroy();
     else setTimeout(() => this.socket.destroy(), Math.min(1000, this.opts.artimMs)).unref();
   }

@@ -305,6 +305,16 @@ function permanent(source: number, reason: number, message: string): AssociateRe
   return new AssociateRejection(message, { result: REJECT.PERMANENT, source, reason });
 }
 
+/** The AE titles of an A-ASSOCIATE-RQ as far as it has them, printable only (for logging a refusal). */
+export function peekAeTitles(p: Buffer): { calledAe: string; callingAe: string } {
+  const field = (from: number) =>
+    p
+      .toString("latin1", Math.min(from, p.length), Math.min(from + 16, p.length))
+      .replace(/[^\x20-\x7e]/g, "?")
+      .trim();
+  return { calledAe: field(10), callingAe: field(26) };
+}
+
 /**
  * Parse and validate an A-ASSOCIATE-RQ (header included). Throws PduError when it cannot be read
  * (A-ABORT) and AssociateRejection when it can be read but must be refused (A-ASSOCIATE-RJ).

@@ -36,6 +36,7 @@ import {
   encodeReleaseRp,
   parseAbort,
   parseAssociateRq,
+  peekAeTitles,
   MAX_ASSOCIATE_RQ_BYTES,
   type AcceptResult,
 } from "../dimse/pdu.js";
@@ -231,9 +232,8 @@ export class ScpAssociation {
   // ---------------------------------------------------------------- negotiation
 
   private onAssociateRq(pdu: Buffer): void {
+    ({ calledAe: this.calledAe, callingAe: this.callingAe } = peekAeTitles(pdu)); // for the log, if refused
     const rq = parseAssociateRq(pdu);
-    this.callingAe = rq.callingAe;
-    this.calledAe = rq.calledAe;
     const allow = this.ctx.allowedCallingAeTitles;
     if (allow.length > 0 && !allow.includes(rq.callingAe)) {
       throw new AssociateRejection("calling AE title not allowed", {

@@ -5,33 +5,14 @@
  * classified, and FIONA's peak RSS; then the same with four parallel associations.
  * Run: npm run bench:ingest  (builds first; needs Redis, dcmtk, optionally Orthanc)
  */
-import { spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateStudy } from "../../test/support/generate.js";
-import { freePort, waitFor } from "../../test/support/env.js";
-import { ORTHANC, startOrthanc, startStorescp } from "../../test/support/peers.js";
-import { median, timeParallelStorescu, timeStorescu } from "../lib/peers.js";
+import { ORTHANC, startOrthanc } from "../../test/support/peers.js";
+import { startFiona } from "../lib/fiona.js";
+import { median, storescpPeer, timeParallelStorescu, timeStorescu, type Peer } from "../lib/peers.js";
 
-interface Peer {
-  port: number;
-  aet: string;
-  stop(): Promise<void>;
-}
-
-const storescpPeer = async (dir: string): Promise<Peer> => {
-  const s = await startStorescp(dir, ["+xa"], { verbose: false, bitPreserving: false });
-  return { port: s.port, aet: "RESEARCH", stop: s.stop };
-};
 const orthancPeer = async (dir: string): Promise<Peer | undefined> => {
   if (!existsSync(ORTHANC)) return undefined;
   const o = await startOrthanc(dir);
@@ -60,68 +41,18 @@ interface FionaRun {
   peakRssMb: number;
 }
 
-function seriesFilesIngested(dataDir: string): number {
-  const dir = path.join(dataDir, "site", "raw", study.studyInstanceUid);
-  let n = 0;
-  try {
-    for (const f of readdirSync(dir)) {
-      if (!f.endsWith(".json")) continue;
-      const j = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as {
-        NumFiles?: string;
-        ClassifyType?: string[];
-      };
-      if (j.ClassifyType) n += Number(j.NumFiles ?? 0);
-    }
-  } catch {
-    return 0;
-  }
-  return n;
-}
-
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 async function runFiona(parallel: boolean): Promise<FionaRun> {
   const dataDir = mkdtempSync(path.join(root, "fiona-"));
-  const port = await freePort();
-  const httpPort = await freePort();
-  const child = spawn(process.execPath, ["bin/fiona.js", "start"], {
-    env: {
-      ...process.env,
-      FIONA_DATA_DIR: dataDir,
-      FIONA_DICOM_PORT: String(port),
-      FIONA_HTTP_PORT: String(httpPort),
-      FIONA_REDIS_PREFIX: `bench-${path.basename(dataDir)}`,
-      FIONA_QUIET_SECONDS: "1",
-      FIONA_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const fiona = await startFiona(dataDir);
   try {
-    await waitFor(
-      async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok,
-      "FIONA ready",
-      30_000,
-    );
     const t0 = performance.now();
     const receiveMs = parallel
-      ? await timeParallelStorescu(seriesDirs, port, "FIONA")
-      : timeStorescu(study.dir, port, "FIONA");
-    await waitFor(
-      () => seriesFilesIngested(dataDir) === FILES || undefined,
-      "every file ingested",
-      120_000,
-      10,
-    );
-    const ingestedMs = performance.now() - t0;
-    return { receiveMs, ingestedMs, peakRssMb: peakRssMb(child.pid!) };
+      ? await timeParallelStorescu(seriesDirs, fiona.port, "FIONA")
+      : timeStorescu(study.dir, fiona.port, "FIONA");
+    await fiona.waitIngested(study.studyInstanceUid, FILES);
+    return { receiveMs, ingestedMs: performance.now() - t0, peakRssMb: fiona.peakRssMb() };
   } finally {
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    });
+    await fiona.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

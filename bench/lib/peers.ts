@@ -1,5 +1,18 @@
 /** Timing helpers for benchmarks against real peers (the peers themselves: test/support/peers.ts). */
 import { spawn, spawnSync } from "node:child_process";
+import { startStorescp } from "../../test/support/peers.js";
+
+export interface Peer {
+  port: number;
+  aet: string;
+  stop(): Promise<void>;
+}
+
+/** dcmtk storescp writing every received file to dir: the reference receiver. */
+export const storescpPeer = async (dir: string): Promise<Peer> => {
+  const s = await startStorescp(dir, ["+xa"], { verbose: false, bitPreserving: false });
+  return { port: s.port, aet: "RESEARCH", stop: s.stop };
+};
 
 export const NODELAY_ENV = { ...process.env, TCP_NODELAY: "1" };
 

@@ -52,7 +52,9 @@ export const QUIET_SECONDS = 1;
 export async function startFiona(dataDir: string): Promise<Fiona> {
   const port = await freePort();
   const httpPort = await freePort();
-  const child = spawn(process.execPath, ["bin/fiona.js", "start"], {
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the FIONA process.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, "bin/fiona.js", "start"], {
     env: {
       ...process.env,
       FIONA_DATA_DIR: dataDir,

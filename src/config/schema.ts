@@ -187,10 +187,12 @@ export const configSchema = z
       .object({
         concurrency: z.number().int().min(1).max(256).default(64),
         /**
-         * When the receiver shares the process (fiona start), ingest pauses while associations are
-         * open (5 s paused, 1 s running, during long streams) so C-STORE responses come first.
+         * When the receiver shares the process (fiona start), ingest runs at concurrencyWhileReceiving
+         * while associations are open, so C-STORE responses come first and ingest still uses what CPU
+         * is left; at full concurrency again once they close.
          */
         yieldToReceiver: z.boolean().default(true),
+        concurrencyWhileReceiving: z.number().int().min(1).max(256).default(1),
       })
       .strict()
       .default({}),

@@ -58,22 +58,35 @@ function requireUid(header: DicomHeader, keyword: string): string {
   return v;
 }
 
+/**
+ * The receiver sends a new instance's job while it writes the file, so a job can come first: look
+ * again a few times over about 1.5 s. A file still missing then was never archived (the receiver
+ * removed it when its enqueue failed): undefined.
+ */
+async function readArchived(file: string): Promise<DicomHeader | undefined> {
+  for (const waitMs of [5, 20, 100, 400, 1000, -1]) {
+    try {
+      return await readHeaderFile(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
+      if (waitMs < 0) return undefined;
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+  return undefined;
+}
+
 /** File one archived image: raw/ links, participant link, series JSON with classification, arrival. */
 export async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResult> {
   const { paths } = deps;
   if (!path.isAbsolute(data.path) || !data.path.startsWith(paths.archive + path.sep)) {
     throw new UnrecoverableError("ingest path is outside the archive");
   }
-  let header: DicomHeader;
-  try {
-    header = await readHeaderFile(data.path);
-  } catch (e) {
-    // The receiver removes a file whose enqueue it could not confirm; its job may still arrive.
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      deps.log.info({ file: path.basename(data.path) }, "archived file is gone; nothing to ingest");
-      return { skipped: "file gone" };
-    }
-    throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
+  const header = await readArchived(data.path);
+  if (header === undefined) {
+    deps.log.info({ file: path.basename(data.path) }, "archived file is gone; nothing to ingest");
+    return { skipped: "file gone" };
   }
   const study = requireUid(header, "StudyInstanceUID");
   const series = requireUid(header, "SeriesInstanceUID");

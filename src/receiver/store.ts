@@ -6,8 +6,8 @@
  *   1. preamble + meta + dataset in one buffer, parsed for the identifying UIDs and checked;
  *   2. written to `<archive>/.tmp/<unique>` (optionally fsync'ed), renamed to
  *      `<archive>/scp_<StudyInstanceUID>/<MOD>.<SOPInstanceUID>`;
- *   3. the ingest job is added (one Redis round trip);
- *   4. only then Success.
+ *   3. the ingest job is added (one Redis round trip, sent while 2 runs when the instance is new);
+ *   4. only then, when both are done, Success.
  * If 2 or 3 fails the answer is Out of Resources (0xA700) and the archive is left as it was before:
  * the temporary file is removed; a newly archived file is removed again (it was never acknowledged);
  * when the SOP instance had been archived before, the earlier bytes (kept as a hard link while the new
@@ -20,8 +20,9 @@
  * `<data>/site/quarantine-bad/<time>_<random>.dcm` with a `.json` sidecar (no patient data).
  *
  * Known limit: a crash between rename and enqueue leaves an archived file with no job (it was never
- * acknowledged, so the sender retries and the retry enqueues it). An enqueue that timed out may still
- * reach Redis later, leaving a job for a file that was removed: ingest must treat a missing file as done.
+ * acknowledged, so the sender retries and the retry enqueues it). A job can reach Redis before its
+ * file is renamed into place, and an enqueue that timed out may reach Redis after its file was
+ * removed: ingest waits a moment for a missing file, then treats it as done.
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -175,7 +176,20 @@ export class InstanceStore {
     let tmp: string | undefined = collector.spill?.path;
     let backup: string | undefined;
     let placed = false;
+    const enqueue = () =>
+      this.opts.enqueue({
+        path: path.resolve(finalPath),
+        callingAe: req.callingAe,
+        calledAe: req.calledAe,
+        peer: req.peer,
+        receivedAt: receivedAt.toISOString(),
+      });
+    // A new instance: the Redis round trip runs while the file is written (ingest waits briefly for
+    // a file that is not there yet). A replaced one is enqueued only once its new bytes are in place.
+    let enqueued: Promise<void> | undefined;
     try {
+      const replacing = fs.existsSync(finalPath);
+      if (!replacing) (enqueued = enqueue()).catch(() => {}); // awaited below
       if (file !== undefined) {
         tmp = this.tmpPath();
         this.writeTemp(tmp, file);
@@ -183,7 +197,7 @@ export class InstanceStore {
         collector.release();
       }
       this.ensureDir(dir);
-      if (fs.existsSync(finalPath)) {
+      if (replacing) {
         backup = this.tmpPath();
         try {
           fs.linkSync(finalPath, backup);
@@ -196,16 +210,11 @@ export class InstanceStore {
       tmp = undefined;
       placed = true;
       if (this.opts.fsync) fsyncDir(dir);
-      await this.opts.enqueue({
-        path: path.resolve(finalPath),
-        callingAe: req.callingAe,
-        calledAe: req.calledAe,
-        peer: req.peer,
-        receivedAt: receivedAt.toISOString(),
-      });
+      await (enqueued ?? enqueue());
       if (backup !== undefined) fs.rmSync(backup, { force: true });
       return { status: STORE_STATUS.Success, path: finalPath, identity };
     } catch (err) {
+      await enqueued?.catch(() => {}); // a job for a file that is not archived: ingest skips it
       const message = err instanceof Error ? err.message : String(err);
       this.undo(tmp, placed ? finalPath : undefined, backup);
       return this.fail(req, STORE_STATUS.OutOfResources, `cannot archive or enqueue: ${message}`, identity);

@@ -97,18 +97,15 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
 
 /**
  * On two cores the receiver and ingest compete for CPU; C-STORE latency matters more (senders time
- * out), so ingest pauses while associations are open. During a long stream it still runs 1 s in 6,
- * and it catches up at full concurrency as soon as the associations close.
+ * out), so while associations are open ingest runs at ingest.concurrencyWhileReceiving (one job at a
+ * time by default: it uses what the receiver leaves, measured in BENCHMARKS.md) and at full
+ * concurrency as soon as they close.
  */
 function yieldToReceiver(receiver: ReceiverHandle, workers: WorkersHandle): NodeJS.Timeout {
-  let since = 0;
-  let paused = false;
+  let yielding = false;
   const timer = setInterval(() => {
-    const now = Date.now();
-    if (receiver.activeAssociations() === 0) since = 0;
-    else since ||= now;
-    const pause = since !== 0 && (now - since) % 6000 < 5000;
-    if (pause !== paused) workers.setIngestPaused((paused = pause));
+    const busy = receiver.activeAssociations() > 0;
+    if (busy !== yielding) workers.setIngestYielding((yielding = busy));
   }, 50);
   timer.unref();
   return timer;

@@ -62,8 +62,8 @@ export async function startWorkersThread(
   return {
     queues: started,
     status: () => (exited ? lastStatus.map((s) => ({ ...s, running: false })) : lastStatus),
-    setIngestPaused(paused) {
-      if (!exited) thread.postMessage({ type: paused ? "pause" : "resume", id: -1 });
+    setIngestYielding(yielding) {
+      if (!exited) thread.postMessage({ type: yielding ? "yield" : "full", id: -1 });
     },
     async close() {
       clearInterval(poll);

@@ -13,8 +13,8 @@ const log = createLogger(cfg.log.level);
 
 try {
   const workers = await startWorkers(cfg, log, queues);
-  parentPort!.on("message", (msg: { type: "status" | "close" | "pause" | "resume"; id: number }) => {
-    if (msg.type === "pause" || msg.type === "resume") workers.setIngestPaused(msg.type === "pause");
+  parentPort!.on("message", (msg: { type: "status" | "close" | "yield" | "full"; id: number }) => {
+    if (msg.type === "yield" || msg.type === "full") workers.setIngestYielding(msg.type === "yield");
     else if (msg.type === "status") parentPort!.postMessage({ id: msg.id, status: workers.status() });
     else void workers.close().then(() => parentPort!.postMessage({ id: msg.id, closed: true }));
   });

@@ -47,8 +47,8 @@ export interface WorkerStatus {
 export interface WorkersHandle {
   queues: QueueName[];
   status(): WorkerStatus[];
-  /** Pause or resume taking ingest jobs (active ones finish); see yieldToReceiver in run.ts. */
-  setIngestPaused(paused: boolean): void;
+  /** Run ingest at ingest.concurrencyWhileReceiving (true) or at full concurrency; see run.ts. */
+  setIngestYielding(yielding: boolean): void;
   close(): Promise<void>;
 }
 
@@ -319,11 +319,10 @@ export async function startWorkers(
     queues: workers.map((w) => w.queue),
     status: () =>
       workers.map(({ queue, worker }) => ({ queue, running: worker.isRunning(), paused: worker.isPaused() })),
-    setIngestPaused(paused) {
+    setIngestYielding(yielding) {
       const ingest = workers.find((w) => w.queue === QUEUES.ingest)?.worker;
-      if (!ingest) return;
-      if (paused) void ingest.pause(true);
-      else ingest.resume();
+      if (ingest)
+        ingest.concurrency = yielding ? cfg.ingest.concurrencyWhileReceiving : cfg.ingest.concurrency;
     },
     async close() {
       if (refreshTimer) clearInterval(refreshTimer);

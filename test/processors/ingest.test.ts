@@ -1,4 +1,12 @@
-import { readFileSync, readlinkSync, readdirSync, existsSync, mkdtempSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -180,5 +188,41 @@ describe("ingest", () => {
     expect(failed?.attemptsMade).toBe(1);
     await q.close();
     expect(existsSync(path.join(paths.raw, "etc"))).toBe(false);
+  });
+
+  it("waits for a file whose job came first (the receiver enqueues while it writes), skips one that never comes", async () => {
+    const early = generateStudy({
+      outDir: src,
+      seed: "ingest-early",
+      modality: "MR",
+      series: 1,
+      instancesPerSeries: 1,
+      fileSize: 4096,
+    });
+    const dir = paths.archiveStudyDir(early.studyInstanceUid);
+    const dest = path.join(dir, `MR.${early.sopInstanceUids[0]}`);
+    const never = path.join(dir, "MR.1.2.3.4.5.6.7.8.9");
+    const q = createQueue(QUEUES.ingest, redis, cfg.redis.prefix);
+    const job = (p: string) => ({
+      path: p,
+      callingAe: "X",
+      calledAe: "FIONA",
+      peer: "127.0.0.1",
+      receivedAt: new Date().toISOString(),
+    });
+    const [first, gone] = await Promise.all([
+      q.add(QUEUES.ingest, job(dest)),
+      q.add(QUEUES.ingest, job(never)),
+    ]);
+    await new Promise((r) => setTimeout(r, 60));
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(early.files[0]!, dest);
+    const done = async (id: string) => ((await q.getJob(id))?.finishedOn ? await q.getJob(id) : undefined);
+    const a = await waitFor(() => done(first.id!), "early job");
+    expect(a?.returnvalue).toMatchObject({ studyInstanceUid: early.studyInstanceUid, numFiles: 1 });
+    const b = await waitFor(() => done(gone.id!), "job without a file", 10_000);
+    expect(b?.returnvalue).toEqual({ skipped: "file gone" });
+    expect(b?.attemptsMade).toBe(1);
+    await q.close();
   });
 });

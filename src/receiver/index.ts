@@ -8,9 +8,10 @@
  *   rx.activeAssociations();                      // > 0 while peers are sending
  *   await rx.close();                             // stop accepting, drain (bounded), abort the rest
  *
- * Files: server.ts (start/stop, Redis producer), scp.ts (one association), store.ts (persist, then
- * enqueue; quarantine), collect.ts (dataset buffering/spilling), identify.ts (UIDs + structure check),
- * pdu-stream.ts / dimse-fast.ts (fast data path), policy.ts (what is accepted).
+ * Files: server.ts (listeners, admission, Redis producer), association.ts (one association: the
+ * acceptor state machine on src/dimse's PDU reader and codecs), store.ts (persist, then enqueue;
+ * quarantine), collect.ts (dataset buffering/spilling), identify.ts (UIDs + structure check),
+ * policy.ts (what is accepted). The network layer itself: docs/dicom-network.md.
  */
 export { startReceiver, type ReceiverDeps, type ReceiverHandle, type ReceiverStats } from "./server.js";
 export { STORE_STATUS } from "./store.js";

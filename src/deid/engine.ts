@@ -81,7 +81,7 @@ import {
   normalizeUid,
   projectDateOffset,
 } from "./uid.js";
-import { standardVr } from "./vr-table.js";
+import { entryForTag } from "../dicom/dictionary.js";
 
 export interface DeidContext {
   /** The project's settings (raw configuration or already parsed with projectDeidSchema). */
@@ -636,7 +636,7 @@ class Walk {
   private effectiveVr(tag: number, fileVr: number): number {
     if (fileVr !== 0 && fileVr !== VR.UN) return fileVr;
     if (((tag >>> 16) & 1) === 1) return fileVr;
-    const known = standardVr(tag);
+    const known = entryForTag(tag)?.vr;
     return known === undefined ? fileVr : vrCode(known);
   }
 

@@ -6,7 +6,7 @@
  */
 import { VR, vrCode } from "./bytes.js";
 import { parseTagKey, type ProjectDeid } from "./project.js";
-import { standardVr, tableEntries } from "./vr-table.js";
+import { entryForTag, standardEntries } from "../dicom/dictionary.js";
 
 /** Actions. */
 export const A = {
@@ -289,7 +289,7 @@ function effectiveOptions(p: ProjectDeid): Effective {
 }
 
 function isDateVr(tag: number): boolean {
-  const vr = standardVr(tag);
+  const vr = entryForTag(tag)?.vr;
   return vr === "DA" || vr === "DT";
 }
 
@@ -362,7 +362,7 @@ function compile(p: ProjectDeid): CompiledProfile {
   const rules = new Map<number, Rule>();
 
   // 1. Generic floor from the dictionary: PN emptied, instance UIDs mapped, dates shifted or dummied.
-  for (const e of tableEntries()) {
+  for (const e of standardEntries()) {
     if (e.vr === "PN") rules.set(e.tag, rule(A.EMPTY));
     else if (e.vr === "UI" && !CLASS_LIKE_UI.test(e.keyword)) rules.set(e.tag, rule(A.UID));
     else if (e.vr === "DA" || e.vr === "DT") {
@@ -465,14 +465,14 @@ function compile(p: ProjectDeid): CompiledProfile {
     if (tag === undefined) throw new Error(`deid: unknown attribute "${key}" in overrides`);
     const r = actionRule(action);
     if ((tag >>> 16) % 2 === 1) privateOverrides.set(tag, r);
-    else rules.set(tag, r.act === A.LITERAL && standardVr(tag) === undefined ? { ...r, cim: false } : r);
+    else rules.set(tag, r.act === A.LITERAL && entryForTag(tag)?.vr === undefined ? { ...r, cim: false } : r);
   }
 
   // 7. Type 2 attributes are emptied rather than removed; an emptied sequence that is not Type 2 would
   // be invalid (a present Type 3 sequence needs items), so it is removed.
   for (const [tag, r] of rules) {
     if (r.act === A.REMOVE && TYPE2.has(tag)) rules.set(tag, { ...r, act: A.EMPTY });
-    else if (r.act === A.EMPTY && !TYPE2.has(tag) && standardVr(tag) === "SQ")
+    else if (r.act === A.EMPTY && !TYPE2.has(tag) && entryForTag(tag)?.vr === "SQ")
       rules.set(tag, { ...r, act: A.REMOVE });
   }
 
@@ -492,7 +492,7 @@ function compile(p: ProjectDeid): CompiledProfile {
   const create: Array<{ tag: number; vr: number; rule: Rule }> = [];
   for (const [tag, r] of rules) {
     if (!r.cim || tag >>> 16 === 0x0002) continue;
-    const vr = standardVr(tag);
+    const vr = entryForTag(tag)?.vr;
     if (vr === undefined) continue;
     create.push({ tag, vr: vrCode(vr), rule: r });
   }

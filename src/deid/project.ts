@@ -9,7 +9,7 @@
  * HMAC UIDs, a date offset derived from the site secret, private tags removed).
  */
 import { z } from "zod";
-import { tagForKeyword } from "./vr-table.js";
+import { entryForKeyword } from "../dicom/dictionary.js";
 
 /** Printable ASCII without backslash (a DICOM value separator), trimmed, non-empty. */
 const dicomText = (max: number) =>
@@ -27,7 +27,7 @@ export const TAG_KEY_RE = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/;
 export function parseTagKey(key: string): number | undefined {
   const m = TAG_KEY_RE.exec(key.trim());
   if (m) return parseInt(`${m[1]}${m[2]}`, 16) >>> 0;
-  return tagForKeyword(key.trim());
+  return entryForKeyword(key.trim())?.tag;
 }
 
 const rectangle = z

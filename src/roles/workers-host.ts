@@ -1,30 +1,19 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import type { FionaConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { QueueName } from "../queues/index.js";
-import { startWorkers, type WorkerStatus, type WorkersHandle } from "./workers.js";
-
-const THREAD_FILE = fileURLToPath(new URL("../../dist/roles/workers-thread.js", import.meta.url));
+import { startThread } from "../util/thread.js";
+import type { WorkerStatus, WorkersHandle } from "./workers.js";
 
 /**
- * Run the workers in a worker thread of this process (falls back to this thread when the compiled
- * entry is missing). The handle mirrors startWorkers', with status() answered from the last poll.
+ * Run the workers in a worker thread of this process. The handle mirrors startWorkers', with
+ * status() answered from the last poll.
  */
 export async function startWorkersThread(
   cfg: FionaConfig,
   log: Logger,
   queues: QueueName[],
 ): Promise<WorkersHandle> {
-  if (!existsSync(THREAD_FILE)) {
-    log.warn(
-      { file: THREAD_FILE },
-      "workers thread not built (npm run build); running workers on the main thread",
-    );
-    return startWorkers(cfg, log, queues);
-  }
-  const thread = new Worker(THREAD_FILE, { workerData: { cfg, queues } });
+  const thread = startThread(import.meta.url, "workers-thread", { workerData: { cfg, queues } });
   let nextId = 0;
   const waiting = new Map<number, (msg: Record<string, unknown>) => void>();
   let lastStatus: WorkerStatus[] = [];

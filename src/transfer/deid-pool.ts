@@ -1,12 +1,9 @@
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Logger } from "../log.js";
-import { deidentifyFiles, mergeDeidResults, type DeidFilesResult, type DeidFilesTask } from "./deid-files.js";
+import { startThread } from "../util/thread.js";
+import { mergeDeidResults, type DeidFilesResult, type DeidFilesTask } from "./deid-files.js";
 
-/** The compiled worker (dist/), found from src/ (tests) and from dist/ (production) alike. */
-const WORKER_FILE = fileURLToPath(new URL("../../dist/transfer/deid-worker.js", import.meta.url));
 const CHUNK = 32;
 
 interface Pending {
@@ -24,23 +21,14 @@ export class DeidPool {
   private readonly backlog: Array<{ task: DeidFilesTask; p: Pending }> = [];
   private readonly inflight = new Map<Worker, { id: number; p: Pending }>();
   private nextId = 0;
-  private readonly built: boolean;
 
   constructor(
     private readonly log: Logger,
     private readonly threads = availableParallelism(),
-  ) {
-    this.built = existsSync(WORKER_FILE);
-    if (!this.built) {
-      log.warn(
-        { worker: WORKER_FILE },
-        "de-identification worker not built (npm run build); running on the main thread",
-      );
-    }
-  }
+  ) {}
 
   private spawn(): void {
-    const w = new Worker(WORKER_FILE);
+    const w = startThread(import.meta.url, "deid-worker");
     w.on("message", (msg: { id: number; result?: DeidFilesResult; error?: string }) => {
       const job = this.inflight.get(w);
       this.inflight.delete(w);
@@ -70,7 +58,6 @@ export class DeidPool {
   }
 
   private runChunk(task: DeidFilesTask): Promise<DeidFilesResult> {
-    if (!this.built) return Promise.resolve().then(() => deidentifyFiles(task));
     // Threads start with the first transfer: a receiving-only site never pays their memory.
     while (this.workers.length < this.threads) this.spawn();
     return new Promise((resolve, reject) => {

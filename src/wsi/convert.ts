@@ -5,8 +5,8 @@
  */
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startThread } from "../util/thread.js";
 import { WsiInputError } from "./errors.js";
 
 export { WsiInputError };
@@ -90,17 +90,8 @@ export interface WorkerTask {
   keepThumbnail: boolean;
 }
 
-/**
- * The worker next to this module: the .js file under dist/; when running from src/ (tests, tsx) the .ts
- * file, started through tsx's loader because worker threads do not inherit it.
- */
 function startWorker(task: WorkerTask): Worker {
-  const self = fileURLToPath(import.meta.url);
-  if (!self.endsWith(".ts"))
-    return new Worker(path.join(path.dirname(self), "convert-worker.js"), { workerData: task });
-  const entry = pathToFileURL(path.join(path.dirname(self), "convert-worker.ts")).href;
-  const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: task });
+  return startThread(import.meta.url, "convert-worker", { workerData: task });
 }
 
 /** Remove partial files a terminated worker left behind. */

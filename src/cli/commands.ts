@@ -1,3 +1,6 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { analyzeCommand, cancelAnalysisCommand, type AnalyzeOptions } from "../analysis/cli.js";
 import { redactConfig } from "../config/load.js";
@@ -176,12 +179,23 @@ export function registerCommands(program: Command): void {
     .option("--host <host>", "address to bind", "127.0.0.1")
     .option("--ban-threshold <n>", "calls per minute from one IP before it is banned (0: never)", "600")
     .action(async (o: { port: string; host: string; banThreshold: string }) => {
-      const { runRedcapSimulatorCli } = await import("../redcap/dev.js");
-      await runRedcapSimulatorCli({
-        port: Number(o.port),
-        host: o.host,
-        banThreshold: Number(o.banThreshold),
-      });
+      // The simulator is development code outside the build: run it from the checkout's sources.
+      const entry = fileURLToPath(new URL("../../dev/redcap/cli.ts", import.meta.url));
+      if (!existsSync(entry)) throw new Error("fiona dev redcap needs a source checkout (dev/redcap/cli.ts)");
+      const args = [
+        "--import",
+        "tsx",
+        entry,
+        "--port",
+        o.port,
+        "--host",
+        o.host,
+        "--ban-threshold",
+        o.banThreshold,
+      ];
+      const child = spawn(process.execPath, args, { stdio: "inherit" });
+      for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => child.kill(signal));
+      await new Promise<void>((resolve) => child.once("exit", () => resolve()));
     });
   program
     .command("redcap")

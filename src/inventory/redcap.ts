@@ -5,7 +5,7 @@
  * happen only after a complete crawl: an incomplete one cannot tell a gone study from an unlisted one.
  */
 import type { RedcapClient, RedcapImportRow } from "../redcap/client.js";
-import type { SimField } from "../redcap/simulator.js";
+import type { RedcapFieldDef } from "../redcap/fields.js";
 import type { ProjectInventory } from "./store.js";
 import type { InventoryStudy } from "./studies.js";
 
@@ -25,7 +25,7 @@ const FIELD_OF: Record<string, keyof InventoryStudy> = {
 };
 
 /** The WhatIsInIDS7 data dictionary (for the REDCap simulator and for setting the project up). */
-export const WHAT_IS_IN_IDS7_FIELDS: SimField[] = [
+export const WHAT_IS_IN_IDS7_FIELDS: RedcapFieldDef[] = [
   "record_id",
   ...Object.keys(FIELD_OF),
   "ids7_date_stamp",

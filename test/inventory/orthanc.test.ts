@@ -18,7 +18,7 @@ import type { ProjectInventory } from "../../src/inventory/store.js";
 import { createLogger } from "../../src/log.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { RedcapClient } from "../../src/redcap/client.js";
-import { startRedcapSimulator, type RedcapSimulator } from "../../src/redcap/simulator.js";
+import { startRedcapSimulator, type RedcapSimulator } from "../../dev/redcap/simulator.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startWeb } from "../../src/web/server.js";

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
-import { fionaSimProjects } from "../../src/redcap/fiona-projects.js";
-import { startRedcapSimulator, type RedcapSimulator } from "../../src/redcap/simulator.js";
+import { fionaSimProjects } from "../../dev/redcap/fiona-projects.js";
+import { startRedcapSimulator, type RedcapSimulator } from "../../dev/redcap/simulator.js";
 
 export const newToken = () => randomBytes(16).toString("hex").toUpperCase();
 

@@ -4,12 +4,12 @@ import { startRedcapSimulator } from "./simulator.js";
 
 const newToken = () => randomBytes(16).toString("hex").toUpperCase();
 
-/** `fiona dev redcap`: start the simulator and print its URL and tokens (development only). */
-export async function runRedcapSimulatorCli(o: {
-  port: number;
-  host: string;
-  banThreshold: number;
-}): Promise<void> {
+/**
+ * `fiona dev redcap` in a checkout (development only, not part of the build): start the REDCap API
+ * simulator the tests use, with FIONA's projects, and print its URL and tokens.
+ *   tsx dev/redcap/cli.ts --port 8090 --host 127.0.0.1 --ban-threshold 600
+ */
+async function main(o: { port: number; host: string; banThreshold: number }): Promise<void> {
   const perProject = Object.fromEntries(
     (process.env.FIONA_DEV_REDCAP_PROJECTS ?? "PROJ")
       .split(",")
@@ -56,3 +56,13 @@ export async function runRedcapSimulatorCli(o: {
     process.once("SIGTERM", stop);
   });
 }
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+};
+await main({
+  port: Number(arg("port", "8090")),
+  host: arg("host", "127.0.0.1"),
+  banThreshold: Number(arg("ban-threshold", "600")),
+});

@@ -11,26 +11,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type Request, type Response } from "express";
 
-export interface SimField {
-  field_name: string;
-  form_name: string;
-  field_type:
-    | "text"
-    | "notes"
-    | "dropdown"
-    | "radio"
-    | "yesno"
-    | "truefalse"
-    | "checkbox"
-    | "calc"
-    | "file"
-    | "descriptive";
-  field_label?: string;
-  /** "1, Yes | 0, No" for dropdown/radio/checkbox. */
-  select_choices_or_calculations?: string;
-  /** integer, number, date_ymd, datetime_ymd, … */
-  text_validation_type_or_show_slider_number?: string;
-}
+export type { RedcapFieldDef as SimField } from "../../src/redcap/fields.js";
+import type { RedcapFieldDef as SimField } from "../../src/redcap/fields.js";
 
 export interface SimEvent {
   unique_event_name: string;

@@ -293,7 +293,10 @@ export async function startWorkers(
   for (const queue of only) {
     const p = processors[queue];
     if (!p) {
-      log.warn({ queue }, "no processor for this queue in this release; not starting a worker");
+      // The REDCap queues have no processor when no REDCap is configured; any other gap is a defect.
+      if (queue === QUEUES.redcapPush || queue === QUEUES.redcapSync)
+        log.info({ queue, reason: "REDCap not configured" }, `queue ${queue} off: REDCap not configured`);
+      else log.warn({ queue, reason: "no processor" }, `queue ${queue} off: no processor`);
       continue;
     }
     const limiter = limiters[queue];

@@ -15,3 +15,27 @@ describe("the README's queue table", () => {
     expect([...rows].sort()).toEqual([...ALL_QUEUES].sort());
   });
 });
+
+describe("queues without a processor", () => {
+  it("say why they are off: the REDCap queues of a role when no REDCap is configured", async () => {
+    const { captureLogger } = await import("../receiver/helpers.js");
+    const { startWorkers } = await import("../../src/roles/workers.js");
+    const { cleanup, testConfig } = await import("../support/env.js");
+    const cfg = testConfig({});
+    const { logger, lines } = captureLogger();
+    const workers = await startWorkers(cfg, logger, ["redcap-push", "redcap-sync", "export"]);
+    try {
+      const off = lines.filter((l) => typeof l.reason === "string").map((l) => [l.queue, l.reason]);
+      expect(off).toEqual(
+        expect.arrayContaining([
+          ["redcap-push", "REDCap not configured"],
+          ["redcap-sync", "REDCap not configured"],
+        ]),
+      );
+      expect(lines.some((l) => l.reason === "no processor")).toBe(false);
+    } finally {
+      await workers.close();
+      await cleanup(cfg);
+    }
+  });
+});

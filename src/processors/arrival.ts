@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import { QUEUES, type ArrivalJob, type TypedQueue } from "../queues/index.js";
 import type { SeriesEntry, StudyRegistry } from "../registry/studies.js";
-import { armArrival } from "./arrival-schedule.js";
+import { armArrival } from "../ingest/arrival.js";
 
 export interface ArrivalDeps {
   paths: SitePaths;

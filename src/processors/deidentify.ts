@@ -1,40 +1,18 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { UnrecoverableError, type Job } from "bullmq";
-import { deidSettings, type FionaConfig, type ProjectConfig } from "../config/schema.js";
+import type { Job } from "bullmq";
+import { deidSettings, type FionaConfig } from "../config/schema.js";
 import { readJsonIfExists } from "../fs/atomic.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
 import type { SitePaths } from "../paths.js";
 import type { SeriesTransferJob } from "../queues/index.js";
 import type { DeidPool } from "../transfer/deid-pool.js";
+import { projectOf, siteSecret, type DeidentifyResult } from "../transfer/stage.js";
 
 export interface DeidentifyDeps {
   cfg: FionaConfig;
   paths: SitePaths;
   pool: DeidPool;
-}
-
-export interface DeidentifyResult {
-  outDir: string;
-  written: number;
-  dropped: number;
-  refused: number;
-  /** First refusal reason, for the transfer record (no patient data). */
-  refusedReason?: string;
-  pseudoStudyInstanceUid?: string;
-  pseudoSeriesInstanceUid?: string;
-}
-
-export function projectOf(cfg: FionaConfig, name: string): ProjectConfig {
-  const p = cfg.projects.find((x) => x.name === name);
-  if (!p) throw new UnrecoverableError(`project ${name} is not configured`);
-  return p;
-}
-
-export function siteSecret(cfg: FionaConfig): string {
-  if (!cfg.secret)
-    throw new UnrecoverableError("no site secret configured (secret in the config file, or FIONA_SECRET)");
-  return cfg.secret;
 }
 
 /** Pseudonymize one series into the outbox, in worker threads. */

@@ -9,7 +9,7 @@ import { safePathComponent, type SitePaths } from "../paths.js";
 import type { IngestJob, TypedQueue } from "../queues/index.js";
 import type { StudyRegistry } from "../registry/studies.js";
 import { KeyedBatcher } from "../util/keyed-batcher.js";
-import { armArrival } from "./arrival-schedule.js";
+import { armArrival } from "../ingest/arrival.js";
 
 export interface IngestDeps {
   paths: SitePaths;

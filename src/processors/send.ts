@@ -2,17 +2,15 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Destination, FionaConfig } from "../config/schema.js";
-import { scuDestination } from "../dimse/connect.js";
-import { PermanentSendError, RetryableSendError, sendFiles, type StoreDestination } from "../dimse/index.js";
+import type { FionaConfig } from "../config/schema.js";
+import { PermanentSendError, RetryableSendError, sendFiles } from "../dimse/index.js";
 import type { Logger } from "../log.js";
 import { SitePaths } from "../paths.js";
 import type { SeriesTransferJob } from "../queues/index.js";
 import { registryKeys } from "../registry/keys.js";
 import { withLock } from "../registry/lock.js";
 import type { TransferRegistry } from "../registry/transfers.js";
-import type { DeidentifyResult } from "./deidentify.js";
-import { projectOf } from "./deidentify.js";
+import { storeDestinationFor, type DeidentifyResult, type SendResult } from "../transfer/stage.js";
 
 export interface SendDeps {
   cfg: FionaConfig;
@@ -20,28 +18,6 @@ export interface SendDeps {
   prefix: string;
   transfers: TransferRegistry;
   log: Logger;
-}
-
-export interface SendResult {
-  sent: number;
-  /** Already accepted by the destination in an earlier attempt or run. */
-  skipped: number;
-  /** Refused for good by the destination (e.g. SOP class not supported). */
-  failed: number;
-  /** Refused by de-identification (unreadable, compressed pixels needing cleaning). */
-  refused: number;
-  dropped: number;
-  warnings: number;
-  pseudoStudyInstanceUid?: string;
-  error?: string;
-}
-
-/** Where a project's studies go, as the sender takes it (the project's destination, else researchPacs). */
-export function storeDestinationFor(cfg: FionaConfig, project: string, logger: Logger): StoreDestination {
-  const dest: Destination | undefined = projectOf(cfg, project).destination ?? cfg.researchPacs;
-  if (!dest)
-    throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
-  return { ...scuDestination(dest, cfg.aeTitle), timeoutMs: cfg.transfer.timeoutMs, logger };
 }
 
 /** A series written pseudonymized straight into the outbox (see startPreparedTransfer). */

@@ -3,7 +3,7 @@ import { emitAutomation, type AutomationSink } from "../automation/emit.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, TransferJob } from "../queues/index.js";
 import type { RunResult, TransferRegistry } from "../registry/transfers.js";
-import type { SendResult } from "./send.js";
+import type { SendResult } from "../transfer/stage.js";
 
 export interface TransferDepsP {
   transfers: TransferRegistry;

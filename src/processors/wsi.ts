@@ -17,7 +17,7 @@ import { startPreparedTransfer, type StartedTransfer, type TransferDeps } from "
 import { convertSlide, WsiInputError } from "../wsi/convert.js";
 import { slideDataset } from "../wsi/identity.js";
 import type { UploadRecord, UploadStore } from "../wsi/uploads.js";
-import { siteSecret } from "./deidentify.js";
+import { siteSecret } from "../transfer/stage.js";
 
 export interface WsiDeps extends TransferDeps {
   paths: SitePaths;

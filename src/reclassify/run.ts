@@ -12,7 +12,7 @@ import type { SeriesSummary } from "../ingest/series-summary.js";
 import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
-import { armArrival } from "../processors/arrival-schedule.js";
+import { armArrival } from "../ingest/arrival.js";
 import type { TypedQueue } from "../queues/index.js";
 import { registryKeys } from "../registry/keys.js";
 import { withLock } from "../registry/lock.js";

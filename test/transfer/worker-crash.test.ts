@@ -6,7 +6,7 @@ import { FlowProducer } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
-import type { SendResult } from "../../src/processors/send.js";
+import type { SendResult } from "../../src/transfer/stage.js";
 import { SitePaths } from "../../src/paths.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";

@@ -39,3 +39,26 @@ describe("queues without a processor", () => {
     }
   });
 });
+
+describe("the deployments", () => {
+  const ROOT = path.resolve(import.meta.dirname, "../..");
+  // The receiver role works its own heartbeat queue; every other queue belongs to exactly one worker role.
+  const expected = [...ALL_QUEUES].filter((q) => q !== "heartbeat").sort();
+
+  it("pm2's ecosystem runs every queue in exactly one worker role", async () => {
+    const { createRequire } = await import("node:module");
+    const eco = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as {
+      apps: Array<{ args: string }>;
+    };
+    const queues = eco.apps.flatMap((a) => /--queues (\S+)/.exec(a.args)?.[1]?.split(",") ?? []);
+    expect(queues.sort()).toEqual(expected);
+    expect(eco.apps.some((a) => a.args === "receiver")).toBe(true);
+  });
+
+  it("docker-compose runs every queue in exactly one worker service", () => {
+    const compose = readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8");
+    const queues = [...compose.matchAll(/"--queues",\s*"([^"]+)"/g)].flatMap((m) => m[1]!.split(","));
+    expect(queues.sort()).toEqual(expected);
+    expect(compose).toContain('command: ["receiver"]');
+  });
+});

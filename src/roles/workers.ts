@@ -6,29 +6,8 @@ import { withLogContext, type Logger } from "../log.js";
 import { JobMetrics } from "../metrics/jobs.js";
 import { SitePaths } from "../paths.js";
 import { SeriesWriter } from "../ingest/series-writer.js";
-import { arrivalProcessor } from "../processors/arrival.js";
-import { automationProcessor } from "../processors/automation.js";
-import { deidentifyProcessor } from "../processors/deidentify.js";
-import { ingestProcessor, studyActivity } from "../processors/ingest.js";
-import { sendProcessor } from "../processors/send.js";
-import { analysisProcessor } from "../processors/analysis.js";
-import { redcapPushProcessor } from "../processors/redcap-push.js";
-import { redcapSyncProcessor } from "../processors/redcap-sync.js";
-import { studyArrivedProcessor } from "../processors/study-arrived.js";
-import { transferProcessor } from "../processors/transfer.js";
-import { exportProcessor } from "../processors/export.js";
-import { sftpProcessor } from "../processors/sftp.js";
-import { inventoryProcessor } from "../processors/inventory.js";
-import { reclassifyProcessor } from "../processors/reclassify.js";
-import { scannerPullProcessor } from "../processors/scanner-pull.js";
-import { settleUpload, wsiProcessor } from "../processors/wsi.js";
-import { uploadStore } from "../wsi/uploads.js";
-import { MppsStore } from "../scanner/mpps-store.js";
-import { cleanupProcessor } from "../processors/cleanup.js";
-import { diskUsedPercent } from "../schedules/clear-exports.js";
+import { STAGES, type StageContext } from "../processors/index.js";
 import { upsertSchedules } from "../schedules/index.js";
-import { CouplingRegistry } from "../registry/coupling.js";
-import { emitAutomation } from "../automation/emit.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { ConfigRefresher } from "../redcap/tables.js";
@@ -126,16 +105,6 @@ export async function startWorkers(
       "reclassify",
     ] as const
   ).map((q) => createQueue(q, connection, prefix) as Queue);
-  const transferDeps = {
-    cfg,
-    paths,
-    flow,
-    transfers,
-    log,
-    ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
-    analysisQueue,
-    automationQueue,
-  };
   // With REDCap, cfg.projects / cfg.routing.rules are the file's merged with the tables pulled from
   // REDCap (src/redcap/tables.ts): refreshed on a timer and at the start of arrival and de-identification jobs.
   const refresher = redcapCfg ? new ConfigRefresher(cfg, connection, log) : undefined;
@@ -158,156 +127,49 @@ export async function startWorkers(
       return fn(job, token) as unknown;
     };
 
-  const processors: Partial<Record<QueueName, { fn: Processor; concurrency: number }>> = {
-    ingest: {
-      fn: ingestProcessor({
-        paths,
-        seriesWriter,
-        studyActivity: studyActivity(registry, arrivalQueue, quietMs),
-        log,
-      }),
-      concurrency: cfg.ingest.concurrency,
-    },
-    arrival: {
-      fn: arrivalProcessor({ paths, registry, arrivalQueue, studyArrivedQueue, quietMs, log }),
-      concurrency: 4,
-    },
-    "study-arrived": { fn: withConfig(studyArrivedProcessor(transferDeps)), concurrency: 4 },
-    transfer: {
-      fn: transferProcessor({
-        transfers,
-        log,
-        automation: { cfg, queue: automationQueue },
-        ...(redcapQueues ? { redcapPush: redcapQueues.push } : {}),
-        afterRun: settleUpload(cfg, uploadStore(cfg)),
-      }),
-      concurrency: 4,
-    },
-    ...(pool
-      ? { deidentify: { fn: withConfig(deidentifyProcessor({ cfg, paths, pool })), concurrency: 2 } }
-      : {}),
-    send: { fn: sendProcessor({ cfg, redis: connection, prefix, transfers, log }), concurrency: 4 },
-    analysis: {
-      fn: analysisProcessor({
-        cfg,
-        paths,
-        log,
-        queue: analysisQueue,
-        ...(pool ? { pool } : {}),
-      }) as Processor,
-      concurrency: cfg.analysis.concurrency,
-    },
-    export: {
-      fn: exportProcessor({ cfg, paths, log, ...(pool ? { pool } : {}) }) as Processor,
-      concurrency: 2,
-    },
-    sftp: { fn: sftpProcessor({ cfg, log }) as Processor, concurrency: 2 },
-    inventory: {
-      fn: inventoryProcessor({
-        cfg,
-        paths,
-        transfers,
-        log,
-        redis: connection,
-        ...(redcapQueues ? { redcapQueues: [redcapQueues.push, redcapQueues.sync] } : {}),
-      }) as Processor,
-      concurrency: 1,
-    },
-    "scanner-pull": {
-      fn: scannerPullProcessor({
-        cfg,
-        paths,
-        store: new MppsStore(connection, prefix, cfg.scanners.giveUpHours),
-        log,
-      }) as Processor,
-      concurrency: 4,
-    },
-    automation: { fn: automationProcessor({ cfg, log }) as Processor, concurrency: 4 },
-    cleanup: {
-      fn: cleanupProcessor({
-        cfg,
-        paths,
-        redis: connection,
-        studies: new StudyRegistry(connection, prefix, { retentionDays: cfg.quarantine.retentionDays }),
-        coupling: new CouplingRegistry(connection, prefix, { expiryDays: cfg.coupling.expiryDays }),
-        transfers,
-        log,
-        pipelineQueues: protectingQueues,
-        usage: diskUsedPercent,
-        onDiskAbove: async (percent, threshold, dir) =>
-          void (await emitAutomation(cfg, automationQueue, {
-            type: "disk-above",
-            percent,
-            threshold,
-            path: dir,
-          })),
-      }) as Processor,
-      concurrency: 1,
-    },
-    wsi: {
-      fn: withConfig(wsiProcessor({ ...transferDeps, store: uploadStore(cfg) }) as Processor),
-      concurrency: 1,
-    },
-    reclassify: {
-      fn: reclassifyProcessor({
-        paths,
-        redis: connection,
-        prefix,
-        rules: () => rules.current(),
-        arrivalQueue,
-        log,
-      }),
-      concurrency: 2,
-    },
+  const context: StageContext = {
+    cfg,
+    log,
+    paths,
+    connection,
+    prefix,
+    registry,
+    rules,
+    seriesWriter,
+    quietMs,
+    arrivalQueue,
+    studyArrivedQueue,
+    analysisQueue,
+    automationQueue,
+    transfers,
+    flow,
+    ...(pool ? { pool } : {}),
+    ...(redcapQueues ? { redcapQueues } : {}),
+    protectingQueues,
+    refreshConfig,
+    withConfig,
   };
-  const limiters: Partial<Record<QueueName, { max: number; duration: number }>> = {};
-  if (redcapCfg && redcapQueues) {
-    // The same object (not a copy): cfg.projects / cfg.routing.rules are refreshed from REDCap in place.
-    const rcfg = cfg as typeof cfg & { redcap: typeof redcapCfg };
-    const stage = { cfg: rcfg, redis: connection, log, redcapQueues: [redcapQueues.push, redcapQueues.sync] };
-    processors["redcap-push"] = {
-      fn: redcapPushProcessor({ ...stage, paths, transfers, studies: registry }) as Processor,
-      concurrency: 4,
-    };
-    processors["redcap-sync"] = {
-      fn: redcapSyncProcessor({
-        ...stage,
-        paths,
-        flow,
-        transfers,
-        redcapPush: redcapQueues.push,
-        refreshConfig,
-      }) as Processor,
-      concurrency: 1,
-    };
-    // Job-level limit per queue; every call also passes the shared per-call limit (src/redcap/rate.ts).
-    const limiter = { max: redcapCfg.rateLimitPerMinute, duration: 60_000 };
-    limiters["redcap-push"] = limiter;
-    limiters["redcap-sync"] = limiter;
-  }
   // The schedulers of the queues this process works on (REDCap pulls, export and disk cleanup, …).
   await upsertSchedules(cfg, connection, { queues: only, log });
 
   const jobMetrics = new JobMetrics(connection, prefix);
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
   for (const queue of only) {
-    const p = processors[queue];
-    if (!p) {
-      // The REDCap queues have no processor when no REDCap is configured; any other gap is a defect.
-      if (queue === QUEUES.redcapPush || queue === QUEUES.redcapSync)
-        log.info({ queue, reason: "REDCap not configured" }, `queue ${queue} off: REDCap not configured`);
-      else log.warn({ queue, reason: "no processor" }, `queue ${queue} off: no processor`);
+    const binding = STAGES[queue](context);
+    if ("off" in binding) {
+      // REDCap not configured is a choice; any other reason here is worth a look.
+      const level = binding.off === "REDCap not configured" ? "info" : "warn";
+      log[level]({ queue, reason: binding.off }, `queue ${queue} off: ${binding.off}`);
       continue;
     }
-    const limiter = limiters[queue];
     // Every log line a job writes carries its queue and job id (src/log.ts withLogContext).
     const fn: Processor = (job, token) =>
-      withLogContext({ queue, jobId: job.id ?? "" }, () => p.fn(job, token) as Promise<unknown>);
+      withLogContext({ queue, jobId: job.id ?? "" }, () => binding.handler(job, token) as Promise<unknown>);
     const worker = new Worker(queue, fn, {
       connection,
       prefix,
-      concurrency: p.concurrency,
-      ...(limiter ? { limiter } : {}),
+      concurrency: binding.concurrency,
+      ...(binding.limiter ? { limiter: binding.limiter } : {}),
     });
     worker.on("failed", (job, err) =>
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed"),

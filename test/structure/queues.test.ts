@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { ROLE_OF, STAGES, type Role } from "../../src/processors/index.js";
 import { ALL_QUEUES } from "../../src/queues/index.js";
 
 const README = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
@@ -42,23 +43,43 @@ describe("queues without a processor", () => {
 
 describe("the deployments", () => {
   const ROOT = path.resolve(import.meta.dirname, "../..");
-  // The receiver role works its own heartbeat queue; every other queue belongs to exactly one worker role.
-  const expected = [...ALL_QUEUES].filter((q) => q !== "heartbeat").sort();
+  /** Queues per worker role, from the binding table. */
+  const byRole = (role: Role) => ALL_QUEUES.filter((q) => ROLE_OF[q] === role).sort();
+  const workerRoles: Role[] = ["worker-ingest", "worker-transfer", "worker-jobs"];
 
-  it("pm2's ecosystem runs every queue in exactly one worker role", async () => {
+  it("pm2's ecosystem runs each worker role with exactly the queues the binding table gives it", async () => {
     const { createRequire } = await import("node:module");
     const eco = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as {
-      apps: Array<{ args: string }>;
+      apps: Array<{ name: string; args: string }>;
     };
-    const queues = eco.apps.flatMap((a) => /--queues (\S+)/.exec(a.args)?.[1]?.split(",") ?? []);
-    expect(queues.sort()).toEqual(expected);
+    for (const role of workerRoles) {
+      const app = eco.apps.find((a) => a.name === `fiona-${role}`);
+      expect(
+        app?.args
+          .match(/--queues (\S+)/)?.[1]
+          ?.split(",")
+          .sort(),
+        role,
+      ).toEqual(byRole(role));
+    }
     expect(eco.apps.some((a) => a.args === "receiver")).toBe(true);
   });
 
-  it("docker-compose runs every queue in exactly one worker service", () => {
+  it("docker-compose runs each worker service with exactly the queues the binding table gives it", () => {
     const compose = readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8");
-    const queues = [...compose.matchAll(/"--queues",\s*"([^"]+)"/g)].flatMap((m) => m[1]!.split(","));
-    expect(queues.sort()).toEqual(expected);
+    for (const role of workerRoles) {
+      const service = compose.slice(
+        compose.indexOf(`\n  ${role}:`),
+        compose.indexOf("\n\n", compose.indexOf(`\n  ${role}:`)),
+      );
+      const queues = /"--queues",\s*"([^"]+)"/.exec(service)?.[1]?.split(",").sort();
+      expect(queues, role).toEqual(byRole(role));
+    }
     expect(compose).toContain('command: ["receiver"]');
+  });
+
+  it("binds every queue: a handler factory for each, the heartbeat worked by the receiver", () => {
+    expect(Object.keys(STAGES).sort()).toEqual([...ALL_QUEUES].sort());
+    expect(ROLE_OF.heartbeat).toBe("receiver");
   });
 });

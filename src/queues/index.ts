@@ -1,5 +1,6 @@
 import { Queue, type DefaultJobOptions, type ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
+import type { FionaConfig } from "../config/schema.js";
 
 /**
  * Every queue of the pipeline, its payload and its default options. Payloads carry identifiers
@@ -216,7 +217,7 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   },
   transfer: { attempts: 5, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
   deidentify: { attempts: 3, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
-  // Attempts and backoff of sends come from configuration (transfer.attempts, transfer.backoffMs).
+  // Attempts and backoff of sends come from configuration: see jobOptions.
   send: { attempts: 12, backoff: { type: "exponential", delay: 2000, jitter: 0.5 }, ...retainBounded },
   // 429 (IP ban), 400 and 403 fail at once (UnrecoverableError); 5xx and timeouts back off.
   "redcap-push": {
@@ -245,6 +246,17 @@ export const DEFAULT_JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
   // Conversion is deterministic: a failure (bad TIFF) fails again; two attempts cover a crashed worker.
   wsi: { attempts: 2, backoff: { type: "exponential", delay: 10_000, jitter: 0.5 }, ...retainBounded },
 };
+
+/**
+ * The options of a job on `name`: the defaults above with the configured parts, so that every place
+ * that adds a job (queues, flows) gets the same ones. Sends take transfer.attempts and transfer.backoffMs.
+ */
+export function jobOptions(name: QueueName, cfg: Pick<FionaConfig, "transfer">): DefaultJobOptions {
+  const defaults = DEFAULT_JOB_OPTIONS[name];
+  if (name !== QUEUES.send) return defaults;
+  const { attempts, backoffMs } = cfg.transfer;
+  return { ...defaults, attempts, backoff: { type: "exponential", delay: backoffMs, jitter: 0.5 } };
+}
 
 export type TypedQueue<N extends QueueName> = Queue<JobPayloads[N], unknown, string>;
 

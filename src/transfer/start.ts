@@ -3,7 +3,13 @@ import type { FlowJob, FlowProducer } from "bullmq";
 import type { FionaConfig } from "../config/schema.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import type { SitePaths } from "../paths.js";
-import { DEFAULT_JOB_OPTIONS, QUEUES, type SeriesTransferJob, type TransferJob } from "../queues/index.js";
+import {
+  DEFAULT_JOB_OPTIONS,
+  QUEUES,
+  jobOptions,
+  type SeriesTransferJob,
+  type TransferJob,
+} from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
 import { InvalidRequestError, requestId, validateRequest, type TransferRequest } from "./request.js";
 
@@ -58,7 +64,7 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
           queueName: QUEUES.deidentify,
           data,
           opts: {
-            ...DEFAULT_JOB_OPTIONS.deidentify,
+            ...jobOptions(QUEUES.deidentify, deps.cfg),
             jobId: `${id}-${run}-${seriesInstanceUid}-deid`,
             failParentOnFailure: true,
           },
@@ -104,16 +110,13 @@ function runJob(r: TransferRequest, requestId: string, run: number, uploadId?: s
 }
 
 function sendJob(cfg: FionaConfig, data: SeriesTransferJob): FlowJob {
-  const { attempts, backoffMs } = cfg.transfer;
   return {
     name: QUEUES.send,
     queueName: QUEUES.send,
     data,
     opts: {
-      ...DEFAULT_JOB_OPTIONS.send,
+      ...jobOptions(QUEUES.send, cfg),
       jobId: `${data.requestId}-${data.run}-${data.seriesInstanceUid}-send`,
-      attempts,
-      backoff: { type: "exponential", delay: backoffMs, jitter: 0.5 },
       // A series that fails for good is recorded by the parent instead of blocking it.
       ignoreDependencyOnFailure: true,
     },

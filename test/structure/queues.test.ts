@@ -83,3 +83,16 @@ describe("the deployments", () => {
     expect(ROLE_OF.heartbeat).toBe("receiver");
   });
 });
+
+describe("job options", () => {
+  it("come from one place: the defaults, with the configured attempts and backoff for sends", async () => {
+    const { DEFAULT_JOB_OPTIONS, jobOptions } = await import("../../src/queues/index.js");
+    const cfg = { transfer: { attempts: 3, backoffMs: 250, timeoutMs: 1000 } };
+    expect(jobOptions("send", cfg)).toMatchObject({
+      attempts: 3,
+      backoff: { type: "exponential", delay: 250 },
+    });
+    expect(jobOptions("send", cfg).removeOnFail).toEqual(DEFAULT_JOB_OPTIONS.send.removeOnFail);
+    expect(jobOptions("deidentify", cfg)).toBe(DEFAULT_JOB_OPTIONS.deidentify);
+  });
+});

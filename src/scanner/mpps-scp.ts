@@ -212,6 +212,15 @@ export async function startMppsScp(cfg: FionaConfig, deps: MppsScpDeps = {}): Pr
   const redis: Redis = createRedis(cfg.redis.url, "producer");
   redis.on("error", (e) => log.warn({ event: "redis-error", err: e.message }, "MPPS Redis connection error"));
   const queue = createQueue(QUEUES.scannerPull, redis, cfg.redis.prefix);
+  // The producer connection fails fast while not connected: give it a moment before taking steps.
+  const ready = await Promise.race([
+    queue.waitUntilReady().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref()),
+  ]);
+  if (!ready) log.warn({ event: "redis-not-ready" }, "Redis not reachable: MPPS messages fail until it is");
   const ctx: MppsContext = {
     cfg,
     store: new MppsStore(redis, cfg.redis.prefix, cfg.scanners.giveUpHours),

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { assertPathSafeUid } from "./dicom/uid.js";
 
-/** The FIONA on-disk layout (fiona-original.md 0.4), rooted at <dataDir>/site. */
+/** The FIONA on-disk layout, rooted at <dataDir>/site. */
 export class SitePaths {
   readonly site: string;
   constructor(readonly dataDir: string) {

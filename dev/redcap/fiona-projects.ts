@@ -1,5 +1,5 @@
 /**
- * FIONA's REDCap projects (fiona-original.md 7.2), as data dictionaries for the simulator and as the
+ * FIONA's REDCap projects, as data dictionaries for the simulator and as the
  * field names the sync stages use.
  */
 import type { SimField, SimProjectDef } from "./simulator.js";

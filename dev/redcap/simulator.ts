@@ -1,6 +1,6 @@
 /**
  * A REDCap API simulator over real HTTP, for the tests and `fiona dev redcap`. It behaves like REDCap
- * 15.x for what src/redcap/client.ts uses (see /work/shared/reference/redcap-api.md): POST /api/ only,
+ * 15.x for what src/redcap/client.ts uses: POST /api/ only,
  * form-encoded bodies with PHP arrays (name[0]=…), per-project tokens (403), content=record export
  * (flat, raw|label, fields/forms/records/events, filterLogic subset, dateRangeBegin), all-or-nothing
  * import with REDCap's error texts and counts, delete, metadata, event, generateNextRecordName, version,

@@ -1,7 +1,7 @@
 import type { TagSource, TagValue } from "../dicom/header.js";
 
 /**
- * Where a rule reads its value (fiona-original.md 3.2):
+ * Where a rule reads its value:
  * - 1 element ["Name"]: series JSON field first, then DICOM keyword
  * - 2 elements ["0x08","0x70"]: top-level element
  * - 3 elements ["0x43","0x1039","0"]: one value of a multi-valued element

@@ -12,7 +12,7 @@ export class ConfigError extends Error {
 
 type Json = Record<string, unknown>;
 
-/** Original FIONA config.json keys that map onto ours (fiona-original.md 0.5). */
+/** Original FIONA config.json keys that map onto ours. */
 function mapLegacyKeys(raw: Json): Json {
   const out: Json = { ...raw };
   const legacy: Array<[string, (v: unknown) => void]> = [

@@ -136,7 +136,7 @@ const FIONA_PRIVATE: Array<[creator: string, group: number, low: number[], actio
 ];
 
 /**
- * PS3.15 Basic profile (ps315-basic-profile.csv): tag, action (X remove, Z empty, D dummy, U UID) and
+ * PS3.15 Basic profile: tag, action (X remove, Z empty, D dummy, U UID) and
  * the option that retains it (T temporal, I institution, D device, U UIDs, - none).
  */
 const BASIC = `

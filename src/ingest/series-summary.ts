@@ -1,5 +1,5 @@
 /**
- * The per-series JSON of FIONA's processSingleFile3.py (fiona-original.md 1.3), field names unchanged.
+ * The per-series JSON of FIONA's processSingleFile3.py, field names unchanged.
  * Values are rendered as Python's str() of the pydicom value, so rules written against FIONA's JSON
  * (e.g. ImageType "['ORIGINAL', 'PRIMARY']") still match. A field is present only when its tag is.
  * NumFiles and ClassifyType are set by the caller.

@@ -1,5 +1,5 @@
 /**
- * The inventory mirrored into the REDCap project WhatIsInIDS7 (fiona-original.md 5.2/5.3): one record
+ * The inventory mirrored into the REDCap project WhatIsInIDS7: one record
  * per study, record_id = StudyInstanceUID, imported in chunks of 100 with overwrite; records of the
  * project whose study the PACS no longer lists are deleted, 200 per request (whatIsNotInIDS7.py). Deletes
  * happen only after a complete crawl: an incomplete one cannot tell a gone study from an unlisted one.

@@ -1,5 +1,5 @@
 /**
- * The REDCap sync stages (fiona-original.md 7.4): arrived studies into Incoming, transfer requests made
+ * The REDCap sync stages: arrived studies into Incoming, transfer requests made
  * in REDCap into the transfer stage, and transfer results back to their request rows. Patient name and
  * ID reach REDCap only as SHA-256 hex digests, as the original populateIncoming.py stored them.
  */

@@ -1,5 +1,5 @@
 /**
- * Configuration tables pulled from REDCap (fiona-original.md 7.2 b-e): DataTransferProjects, Routing,
+ * Configuration tables pulled from REDCap: DataTransferProjects, Routing,
  * CouplingList, and the AutoID table written back.
  *
  * The redcap-sync job pulls the tables, validates each row (an invalid row is skipped with a log line

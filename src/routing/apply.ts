@@ -1,6 +1,6 @@
 /**
  * Automatic assignment of studies: routing rules, coupling lists and auto-ID turned into transfer
- * requests (fiona-original.md 7.4 steps 1 and 3), plus the coupling-list upload and the manual
+ * requests, plus the coupling-list upload and the manual
  * assignment used by the Assign page and the REST API.
  *
  * Identity values (PatientID, PatientName, AccessionNumber) are read from the series JSON on disk when

@@ -1,5 +1,5 @@
 /**
- * Participant-ID patterns for auto-ID (the gen-id tool of FIONA, deidentification.md section 3), pure.
+ * Participant-ID patterns for auto-ID (the gen-id tool of FIONA), pure.
  *
  * A pattern is a regular-expression-like template that describes every ID of a project, e.g.
  * `PROJ_[0-9]{4}` or `P_0\d{4}`. Supported:

@@ -1,5 +1,5 @@
 /**
- * Coupling lists (FIONA's CouplingList, fiona-original.md 7.2 (c) and 7.4), pure CSV parsing.
+ * Coupling lists (FIONA's CouplingList), pure CSV parsing.
  *
  * The file a user uploads has the header `AccessionNumber,ProjectName,subjectid,eventname` and an
  * optional `StudyInstanceUID` column: each row sends the study with that accession number (or that

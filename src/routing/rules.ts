@@ -1,5 +1,5 @@
 /**
- * Routing rules (FIONA's REDCap "Routing" table, fiona-original.md 7.2 (b) and 7.4 step 1), pure.
+ * Routing rules (FIONA's REDCap "Routing" table), pure.
  *
  * Semantics of populateIncoming.py, kept:
  * - a rule matches when (called AE == rule.calledAe OR calling AE == rule.callingAe)

@@ -17,7 +17,7 @@ export interface HeartbeatState {
 
 /**
  * Skip the echo while another association was recently active: an echo during an open association
- * could overwrite the sender's AE title in the original FIONA (fiona-original.md 4.1). Only bytes that
+ * could overwrite the sender's AE title in the original FIONA. Only bytes that
  * arrived after our previous echo ended count, so our own echo never suppresses the next one; an
  * association that stays idle longer than the grace period does not suppress it either.
  */

@@ -1,6 +1,6 @@
 /**
  * The VL Whole Slide Microscopy Image data set of one level, everything but Pixel Data (pure). The
- * attribute set is the one that validates with dciodvfy without errors (wsi-dicom.md §1.9): TILED_FULL,
+ * attribute set is the one that validates with dciodvfy without errors: TILED_FULL,
  * one instance per level, Enhanced General Equipment placeholders, SCT codes, ICC profile in the
  * optical path. Patient, study and specimen values come only from the caller's (pseudonymized)
  * SlideDataset, never from the TIFF.

@@ -3,7 +3,7 @@ import type { TagValue } from "../../src/dicom/header.js";
 import { classify, compileRules } from "../../src/classify/index.js";
 import { fakeDs } from "./fake.js";
 
-/** An excerpt in the style of ABCD's server/bin/classifyRules.json (fiona-original.md 3.6), kept verbatim in form. */
+/** An excerpt in the style of ABCD's server/bin/classifyRules.json, kept verbatim in form. */
 const ABCD_RULES = [
   {
     type: "GE",

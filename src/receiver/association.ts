@@ -19,6 +19,7 @@ import {
   COMMAND_FIELD,
   NO_DATASET,
   RESPONSE_BIT,
+  VERIFICATION_SOP_CLASS,
   commandPdu,
   encodeResponse,
   parseCommand,
@@ -60,6 +61,8 @@ export interface AssociationContext {
   /** An open association without a PDU for this long is aborted. */
   idleMs: number;
   implementation: { classUid: string; versionName: string };
+  /** Accept the Verification SOP class only (the heartbeat's loopback listener stores nothing). */
+  verificationOnly?: boolean;
   /** Reserve an association slot; false when the limit is reached or the receiver is closing. */
   acquire(association: ScpAssociation): boolean;
   release(association: ScpAssociation): void;
@@ -256,6 +259,7 @@ export class ScpAssociation {
         result,
         transferSyntax: pc.transferSyntaxes[0] ?? "",
       });
+      if (this.ctx.verificationOnly && pc.abstractSyntax !== VERIFICATION_SOP_CLASS) return rejected(3);
       if (!isAcceptedAbstractSyntax(pc.abstractSyntax)) return rejected(3);
       const ts = chooseTransferSyntax(pc.transferSyntaxes);
       if (ts === undefined) return rejected(4);

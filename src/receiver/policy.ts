@@ -9,8 +9,7 @@
  * Transfer syntaxes: the first one the SCU proposes, preferring standard DICOM transfer syntaxes
  * (1.2.840.10008.1.2*) over private ones, since only those can be parsed to file the instance.
  */
-
-export const VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1";
+import { VERIFICATION_SOP_CLASS } from "../dimse/command.js";
 
 /** Storage SOP classes outside the 1.2.840.10008.5.1.4.1.1 arc (dcmtk's dcmAllStorageSOPClassUIDs). */
 const STORAGE_OUTSIDE_MAIN_ARC = new Set([

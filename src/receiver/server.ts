@@ -206,8 +206,14 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     },
   };
 
-  // The heartbeat's associations take no slot and do not count as activity (ingest yields to those).
-  const heartbeatCtx: AssociationContext = { ...ctx, acquire: () => !closing, release: () => {} };
+  // The heartbeat's associations take no slot, do not count as activity (ingest yields to those) and
+  // can only echo: the loopback listener is outside the limits, so it must not take images.
+  const heartbeatCtx: AssociationContext = {
+    ...ctx,
+    verificationOnly: true,
+    acquire: () => !closing,
+    release: () => {},
+  };
 
   const warnRefused = rateLimitedWarn(log, "connection-refused", "connection refused by admission control");
 

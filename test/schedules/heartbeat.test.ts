@@ -9,6 +9,7 @@ import type { HeartbeatJob } from "../../src/queues/index.js";
 import { startReceiver, type ReceiverHandle } from "../../src/receiver/server.js";
 import { readHeartbeat, shouldSkipEcho } from "../../src/schedules/heartbeat-state.js";
 import { cleanup, testConfig } from "../support/env.js";
+import { RawScu } from "../receiver/raw-scu.js";
 import { wedgeAssociation } from "./wedge.js";
 
 let cfg: FionaConfig;
@@ -97,5 +98,16 @@ describe("heartbeat processor against a real receiver", () => {
     } finally {
       for (const s of flood) s.destroy();
     }
+  });
+
+  it("offers only C-ECHO on its loopback listener: storage contexts are refused there", async () => {
+    const scu = await RawScu.connect(receiver.echoEndpoint.host, receiver.echoEndpoint.port);
+    const ac = await scu.associate("FIONA", "FIONA", [
+      { id: 1, abstractSyntax: "1.2.840.10008.1.1", transferSyntaxes: ["1.2.840.10008.1.2"] },
+      { id: 3, abstractSyntax: "1.2.840.10008.5.1.4.1.1.4", transferSyntaxes: ["1.2.840.10008.1.2"] },
+    ]);
+    expect(ac.accepted).toBe(true);
+    expect([...ac.contexts.keys()]).toEqual([1]);
+    await scu.release();
   });
 });

@@ -18,7 +18,7 @@ import { log as defaultLog } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
-import { Admission, peerAddress } from "../dimse/admission.js";
+import { Admission, peerAddress, rateLimitedWarn } from "../dimse/admission.js";
 import { BCP195_CIPHERS } from "../dimse/connect.js";
 import { ScpAssociation, type AssociationContext } from "./association.js";
 import { InstanceStore } from "./store.js";
@@ -103,22 +103,6 @@ function listen(server: net.Server, port: number, host: string): Promise<number>
   });
 }
 
-/** Logs one event per kind at most every 10 s, with how many were folded into it (floods stay readable). */
-function rateLimitedWarn(log: Logger, event: string, message: string) {
-  let last = 0;
-  let suppressed = 0;
-  return (fields: Record<string, unknown>) => {
-    const now = Date.now();
-    if (now - last < 10_000) {
-      suppressed++;
-      return;
-    }
-    log.warn({ event, ...fields, ...(suppressed > 0 && { suppressed }) }, message);
-    last = now;
-    suppressed = 0;
-  };
-}
-
 export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): Promise<ReceiverHandle> {
   const log = (deps.log ?? defaultLog).child({ component: "receiver" });
   const rx = cfg.receiver;
@@ -168,7 +152,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   const store = new InstanceStore({ paths, enqueue, fsync: rx.fsync, log });
   store.prepare();
 
-  const admission = new Admission<ScpAssociation>(rx);
+  const admission = new Admission<ScpAssociation>(rx, log);
   const heartbeatConnections = new Set<ScpAssociation>();
   const active = new Set<ScpAssociation>();
   const counts = { accepted: 0, rejected: 0, stored: 0, failed: 0, bytes: 0 };
@@ -215,19 +199,12 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     release: () => {},
   };
 
-  const warnRefused = rateLimitedWarn(log, "connection-refused", "connection refused by admission control");
-
   const serve = (socket: net.Socket, heartbeat = false) => {
     socket.setNoDelay(true);
     socket.on("error", () => {}); // reported by the association once it exists; never unhandled
     if (closing) return void socket.destroy();
     if (!heartbeat) {
-      const peer = peerAddress(socket);
-      const refusal = admission.refusal(peer);
-      if (refusal !== undefined) {
-        warnRefused({ peer, limit: refusal });
-        return void socket.destroy();
-      }
+      if (admission.refusal(peerAddress(socket)) !== undefined) return void socket.destroy();
     } else if (heartbeatConnections.size >= 4) return void socket.destroy();
     let association: ScpAssociation;
     try {
@@ -289,8 +266,7 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     secure.on("connection", (raw: net.Socket) => {
       const peer = peerAddress(raw);
       if (pendingFrom(peer) + admission.count(peer) >= rx.maxConnectionsPerPeer) {
-        admission.refused++;
-        warnRefused({ peer, limit: "maxConnectionsPerPeer" });
+        admission.refuse(peer, "maxConnectionsPerPeer");
         return void raw.destroy();
       }
       const key = keyOf(raw);

@@ -229,16 +229,11 @@ export async function startMppsScp(cfg: FionaConfig, deps: MppsScpDeps = {}): Pr
     now: deps.now ?? (() => new Date()),
   };
   const live = new Set<net.Socket>();
-  const admission = new Admission<AssociateGate>(cfg.receiver);
+  const admission = new Admission<AssociateGate>(cfg.receiver, log);
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.setNoDelay(true);
     socket.on("error", () => {}); // reported by the gate or the association; never unhandled
-    const peer = peerAddress(socket);
-    const refusal = admission.refusal(peer);
-    if (refusal !== undefined) {
-      log.warn({ event: "connection-refused", peer, limit: refusal }, "MPPS connection refused");
-      return void socket.destroy();
-    }
+    if (admission.refusal(peerAddress(socket)) !== undefined) return void socket.destroy();
     live.add(socket);
     socket.once("close", () => live.delete(socket));
     const gate = new AssociateGate(socket, {

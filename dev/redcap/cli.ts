@@ -1,8 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { fionaSimProjects } from "./fiona-projects.js";
-import { startRedcapSimulator } from "./simulator.js";
-
-const newToken = () => randomBytes(16).toString("hex").toUpperCase();
+import { startFionaSim } from "./fiona-sim.js";
 
 /**
  * `fiona dev redcap` in a checkout (development only, not part of the build): start the REDCap API
@@ -10,26 +6,11 @@ const newToken = () => randomBytes(16).toString("hex").toUpperCase();
  *   tsx dev/redcap/cli.ts --port 8090 --host 127.0.0.1 --ban-threshold 600
  */
 async function main(o: { port: number; host: string; banThreshold: number }): Promise<void> {
-  const perProject = Object.fromEntries(
-    (process.env.FIONA_DEV_REDCAP_PROJECTS ?? "PROJ")
-      .split(",")
-      .filter(Boolean)
-      .map((p) => [p.trim(), newToken()]),
-  );
-  const tokens = {
-    incoming: newToken(),
-    routing: newToken(),
-    coupling: newToken(),
-    dataTransferProjects: newToken(),
-    autoId: newToken(),
-    perProject,
-  };
-  const sim = await startRedcapSimulator({
-    projects: fionaSimProjects(tokens),
-    port: o.port,
-    host: o.host,
-    banThreshold: o.banThreshold,
-  });
+  const perProject = (process.env.FIONA_DEV_REDCAP_PROJECTS ?? "PROJ")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const { sim, tokens } = await startFionaSim({ ...o, perProject });
   // Development tokens of a throw-away simulator, printed so they can be pasted into a config.
   console.log(
     JSON.stringify(
@@ -42,7 +23,9 @@ async function main(o: { port: number; host: string; banThreshold: number }): Pr
                 .filter(([k]) => k !== "perProject")
                 .map(([k, v]) => [k, { token: v }]),
             ),
-            perProject: Object.fromEntries(Object.entries(perProject).map(([k, v]) => [k, { token: v }])),
+            perProject: Object.fromEntries(
+              Object.entries(tokens.perProject).map(([k, v]) => [k, { token: v }]),
+            ),
           },
         },
       },

@@ -43,29 +43,33 @@ export async function makeTlsFixtures(tag = "tls"): Promise<TlsFixtures> {
   const p = (name: string) => path.join(dir, name);
   const days = ["-days", "2"];
 
-  // CA (self-signed, CA:true so OpenSSL and dcmtk accept it as an issuer).
-  await openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-sha256",
-      ...days,
-      "-subj",
-      "/CN=FIONA Test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    ],
-    dir,
-  );
+  // A self-signed certificate and its key: `${name}.pem`, `${name}.key`.
+  const selfSigned = (name: string, cn: string, ext: string[]) =>
+    openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        ...days,
+        "-subj",
+        `/CN=${cn}`,
+        ...ext.flatMap((e) => ["-addext", e]),
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.pem`,
+      ],
+      dir,
+    );
+
+  // CA (CA:true so OpenSSL and dcmtk accept it as an issuer).
+  await selfSigned("ca", "FIONA Test CA", [
+    "basicConstraints=critical,CA:TRUE",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
 
   // A leaf signed by the CA: key + CSR, then x509 -req with an extension file.
   const leaf = async (name: string, cn: string, ext: string[]) => {
@@ -120,26 +124,7 @@ export async function makeTlsFixtures(tag = "tls"): Promise<TlsFixtures> {
   ]);
 
   // Untrusted: self-signed, same shape as a client certificate.
-  await openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-sha256",
-      ...days,
-      "-subj",
-      "/CN=rogue client",
-      "-addext",
-      "extendedKeyUsage=clientAuth",
-      "-keyout",
-      "rogue.key",
-      "-out",
-      "rogue.pem",
-    ],
-    dir,
-  );
+  await selfSigned("rogue", "rogue client", ["extendedKeyUsage=clientAuth"]);
 
   return {
     dir,

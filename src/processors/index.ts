@@ -16,12 +16,11 @@ import type { SeriesWriter } from "../ingest/series-writer.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import type { QueueName, TypedQueue } from "../queues/index.js";
-import type { StudyRegistry } from "../registry/studies.js";
 import type { TransferRegistry } from "../registry/transfers.js";
 import type { DeidPool } from "../transfer/deid-pool.js";
 import { emitAutomation } from "../automation/emit.js";
 import { CouplingRegistry } from "../registry/coupling.js";
-import { StudyRegistry as Studies } from "../registry/studies.js";
+import { StudyRegistry } from "../registry/studies.js";
 import { MppsStore } from "../scanner/mpps-store.js";
 import { diskUsedPercent } from "../schedules/clear-exports.js";
 import { uploadStore } from "../wsi/uploads.js";
@@ -159,7 +158,7 @@ export const STAGES: Record<QueueName, (c: StageContext) => Binding> = {
             studies: c.registry,
           }) as Processor,
           concurrency: 4,
-          limiter: redcapLimiter(c),
+          limiter: redcapLimiter(c.cfg.redcap),
         }
       : { off: "REDCap not configured" },
   "redcap-sync": (c) =>
@@ -174,7 +173,7 @@ export const STAGES: Record<QueueName, (c: StageContext) => Binding> = {
             refreshConfig: c.refreshConfig,
           }) as Processor,
           concurrency: 1,
-          limiter: redcapLimiter(c),
+          limiter: redcapLimiter(c.cfg.redcap),
         }
       : { off: "REDCap not configured" },
   analysis: (c) => ({
@@ -226,7 +225,7 @@ export const STAGES: Record<QueueName, (c: StageContext) => Binding> = {
       cfg: c.cfg,
       paths: c.paths,
       redis: c.connection,
-      studies: new Studies(c.connection, c.prefix, { retentionDays: c.cfg.quarantine.retentionDays }),
+      studies: new StudyRegistry(c.connection, c.prefix, { retentionDays: c.cfg.quarantine.retentionDays }),
       coupling: new CouplingRegistry(c.connection, c.prefix, { expiryDays: c.cfg.coupling.expiryDays }),
       transfers: c.transfers,
       log: c.log,
@@ -281,6 +280,6 @@ function redcapStage(c: StageContext, queues: NonNullable<StageContext["redcapQu
 }
 
 /** Job-level limit per REDCap queue; every call also passes the shared per-call limit (src/redcap/rate.ts). */
-function redcapLimiter(c: StageContext) {
-  return { max: c.cfg.redcap?.rateLimitPerMinute ?? 600, duration: 60_000 };
+function redcapLimiter(redcap: NonNullable<FionaConfig["redcap"]>) {
+  return { max: redcap.rateLimitPerMinute, duration: 60_000 };
 }

@@ -46,7 +46,6 @@ export class AssociateGate implements Admitted {
     this.peer = peerAddress(socket);
     this.reader = new PduStream(
       {
-        pduSeen: () => {},
         otherPdu: (pdu) => this.onPdu(pdu),
         pdvBegin: () => {
           throw new PduError("P-DATA-TF before A-ASSOCIATE-RQ", ABORT_REASON.UNEXPECTED_PDU);

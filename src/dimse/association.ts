@@ -209,7 +209,6 @@ export class StoreAssociation {
     this.log = (dest.logger ?? defaultLog).child({ component: "dimse-scu", destination: this.destination });
     this.reader = new PduStream(
       {
-        pduSeen: () => {},
         otherPdu: (pdu) => this.onPdu(pdu),
         pdvBegin: (_pcId, isCommand, isLast) => this.onPdvBegin(isCommand, isLast),
         pdvData: (bytes) => {

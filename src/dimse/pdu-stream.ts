@@ -18,8 +18,6 @@ export interface PduSink {
   pdvEnd(): void;
   /** A complete non-P-DATA PDU (header included). */
   otherPdu(pdu: Buffer): void;
-  /** Any PDU header was read (used for the PDU timeout). */
-  pduSeen(): void;
 }
 
 const P_DATA_TF = PDU_TYPE.P_DATA_TF;
@@ -55,7 +53,6 @@ export class PduStream {
           pos = this.fillHeader(chunk, pos);
           if (this.headerFill < 6) return;
           this.headerFill = 0;
-          this.sink.pduSeen();
           const type = this.header[0] as number;
           const length = this.header.readUInt32BE(2);
           if (type === P_DATA_TF) {

@@ -130,7 +130,6 @@ export class ScpAssociation {
     this.peer = peerAddress(socket);
     this.reader = new PduStream(
       {
-        pduSeen: () => {},
         otherPdu: (pdu) => this.onOtherPdu(pdu),
         pdvBegin: (pcId, isCommand, isLast) => this.pdvBegin(pcId, isCommand, isLast),
         pdvData: (bytes) => this.pdvData(bytes),

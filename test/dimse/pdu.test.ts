@@ -113,7 +113,6 @@ describe("PduStream", () => {
     const events: string[] = [];
     const data: Buffer[] = [];
     const sink: PduSink = {
-      pduSeen: () => events.push("pdu"),
       pdvBegin: (pc, cmd, last, len) =>
         events.push(`begin ${pc} ${cmd ? "cmd" : "data"} ${last ? "last" : "more"} ${len}`),
       pdvData: (b) => data.push(Buffer.from(b)),
@@ -147,15 +146,12 @@ describe("PduStream", () => {
     const s = new PduStream(sink, 1 << 20, 1 << 20);
     for (let i = 0; i < stream.length; i += size) s.push(stream.subarray(i, i + size));
     expect(events).toEqual([
-      "pdu",
       "begin 1 cmd last 4",
       "end",
       "begin 1 data more 100",
       "end",
-      "pdu",
       "begin 1 data last 200",
       "end",
-      "pdu",
       "other 5 10",
     ]);
     expect(Buffer.concat(data)).toEqual(Buffer.concat([Buffer.from("CMD!"), payload]));

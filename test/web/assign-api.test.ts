@@ -191,7 +191,7 @@ describe("Assign page and OpenAPI", () => {
     const page = await call(web, "/assign/");
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
-    expect(page.text).toContain('<script src="app.js" defer></script>');
+    expect(page.text).toContain('<script type="module" src="app.js"></script>');
     const csp = page.headers.get("content-security-policy")!;
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");

@@ -3,9 +3,10 @@ import { fileURLToPath } from "node:url";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 
 /**
- * The Assign page: static HTML, CSS and vanilla JavaScript that talk to /api. TypeScript compiles only
- * .ts files into dist/, so the files are always served from the package's src/web/assign/static/; the
- * relative URL below resolves to that folder from src/web/assign/ and from dist/web/assign/ alike.
+ * The Assign page: static HTML, CSS and native ES modules (JavaScript type-checked by tsconfig.web.json,
+ * never compiled) that talk to /api. TypeScript compiles only .ts files into dist/, so the files are
+ * always served from the package's src/web/assign/static/; the relative URL below resolves to that
+ * folder from src/web/assign/ and from dist/web/assign/ alike.
  */
 export const ASSIGN_STATIC_DIR = fileURLToPath(new URL("../../../src/web/assign/static/", import.meta.url));
 

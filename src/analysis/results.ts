@@ -1,7 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { DicomParseError, isPart10, readHeaderFile } from "../dicom/header.js";
+import { DicomParseError, readHeaderFile } from "../dicom/header.js";
+import { isPart10 } from "../dicom/part10.js";
 import { isValidUid } from "../dicom/uid.js";
 
 /** UIDs of the pseudonymized input, to check results against. */

@@ -6,7 +6,8 @@ import { analyzeCommand, cancelAnalysisCommand, type AnalyzeOptions } from "../a
 import { redactConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { ALL_QUEUES, type QueueName } from "../queues/index.js";
-import { runRoles, PROCESSED_QUEUES } from "../roles/run.js";
+import { WORKER_QUEUES } from "../processors/index.js";
+import { runRoles } from "../roles/run.js";
 import { hashPassword } from "../web/password.js";
 import { configFrom, type GlobalOptions } from "./main.js";
 import { printStatus, printStudies } from "./inspect.js";
@@ -15,12 +16,13 @@ import { s2m } from "./s2m.js";
 import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
 import { registerInventoryCommands } from "../inventory/cli.js";
+import { registerFailuresCommands } from "../quarantine/cli.js";
 import { registerReclassifyCommands } from "../reclassify/cli.js";
 import { registerPullCommand } from "../scanner/cli.js";
 import { registerAttachCommand } from "../wsi/cli.js";
 
 function parseQueues(list: string | undefined): QueueName[] {
-  if (!list) return PROCESSED_QUEUES;
+  if (!list) return WORKER_QUEUES;
   const names = list
     .split(",")
     .map((s) => s.trim())
@@ -43,7 +45,7 @@ export function registerCommands(program: Command): void {
       const c = cfg();
       await runRoles(
         c,
-        { receiver: true, workers: PROCESSED_QUEUES, web: true, scheduler: true, startRedis: true },
+        { receiver: true, workers: WORKER_QUEUES, web: true, scheduler: true, startRedis: true },
         logFor(c),
       );
     });
@@ -57,7 +59,7 @@ export function registerCommands(program: Command): void {
   program
     .command("worker")
     .description("run pipeline workers")
-    .option("-q, --queues <list>", `comma-separated queues (default: ${PROCESSED_QUEUES.join(",")})`)
+    .option("-q, --queues <list>", `comma-separated queues (default: ${WORKER_QUEUES.join(",")})`)
     .action(async (o: { queues?: string }) => {
       const c = cfg();
       await runRoles(c, { workers: parseQueues(o.queues) }, logFor(c));
@@ -151,6 +153,7 @@ export function registerCommands(program: Command): void {
     .action(async (id: string) => cancelAnalysisCommand(cfg(), id));
   registerInventoryCommands(program, cfg);
   registerReclassifyCommands(program, cfg);
+  registerFailuresCommands(program, cfg);
   registerPullCommand(program, cfg);
   registerAttachCommand(program, cfg);
   const rules = program.command("rules").description("classification rules");

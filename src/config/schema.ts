@@ -16,6 +16,7 @@ const aeTitle = aeTitleSchema;
 const port = portSchema;
 
 const destination = dicomPeerSchema;
+const jobsAtOnce = (n: number) => z.number().int().min(1).max(256).default(n);
 
 /**
  * Auto-ID: studies addressed to `aeTitle` (the called AE title) get a random participant ID drawn from
@@ -193,6 +194,27 @@ export const configSchema = z
          */
         yieldToReceiver: z.boolean().default(true),
         concurrencyWhileReceiving: z.number().int().min(1).max(256).default(1),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Jobs each worker process runs at once, per queue (ingest and analysis have their own keys; the
+     * queues that must run one job at a time are not configurable).
+     */
+    concurrency: z
+      .object({
+        arrival: jobsAtOnce(4),
+        "study-arrived": jobsAtOnce(4),
+        reclassify: jobsAtOnce(2),
+        transfer: jobsAtOnce(4),
+        deidentify: jobsAtOnce(2),
+        send: jobsAtOnce(4),
+        "redcap-push": jobsAtOnce(4),
+        export: jobsAtOnce(2),
+        sftp: jobsAtOnce(2),
+        "scanner-pull": jobsAtOnce(4),
+        automation: jobsAtOnce(4),
+        wsi: jobsAtOnce(1),
       })
       .strict()
       .default({}),

@@ -6,7 +6,8 @@
  * if (r.dropped) skip(r.dropped); else write(r.bytes, r.sopInstanceUid);
  * ```
  */
-export { deidentify, dateOffsetFor } from "./engine.js";
+export { deidentify } from "./engine.js";
+export { dateOffsetFor } from "./prepared.js";
 export type { DeidContext, DeidDropped, DeidOutcome, DeidResult } from "./engine.js";
 export { mapUid, isWellKnownUid, LEGACY_ROOT, type UidMode } from "./uid.js";
 export {

@@ -10,6 +10,12 @@ import { inflateRawSync } from "node:zlib";
 import dicomParser from "dicom-parser";
 import type { ByteArrayParser, DataSet, Element } from "dicom-parser";
 import { entryForKeyword, entryForTag, privateVr } from "./dictionary.js";
+import { isPart10 } from "./part10.js";
+import {
+  DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+  EXPLICIT_VR_BIG_ENDIAN,
+  IMPLICIT_VR_LITTLE_ENDIAN,
+} from "./transfer-syntax.js";
 
 export type TagValue = string | number | Array<string | number>;
 
@@ -47,22 +53,8 @@ export class DicomParseError extends Error {
 }
 
 const PIXEL_DATA = "x7fe00010";
-const IMPLICIT_LE = "1.2.840.10008.1.2";
-const DEFLATED_LE = "1.2.840.10008.1.2.1.99";
-const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 /** Enough for nearly every header; larger headers (big private blocks, no pixel data) re-read the file. */
 const FIRST_CHUNK = 64 * 1024;
-
-/** True when the bytes start with a 128-byte preamble and "DICM". */
-export function isPart10(bytes: Uint8Array): boolean {
-  return (
-    bytes.length >= 132 &&
-    bytes[128] === 0x44 &&
-    bytes[129] === 0x49 &&
-    bytes[130] === 0x43 &&
-    bytes[131] === 0x4d
-  );
-}
 
 /** Parse a Part-10 file, or a raw dataset when `transferSyntaxUid` is given. Throws DicomParseError. */
 export function readHeader(bytes: Uint8Array, opts: { transferSyntaxUid?: string } = {}): DicomHeader {
@@ -128,7 +120,11 @@ function parse(bytes: Uint8Array, tsOption: string | undefined, mode: ParseMode)
   }
   const { dataSet, ts } = parsed;
   if (mode.partial && !dataSet.elements[PIXEL_DATA]) throw new HeaderBeyondChunk();
-  checkComplete(dataSet, ts === DEFLATED_LE ? dataSet.byteArray.length : mode.fileSize, ts !== IMPLICIT_LE);
+  checkComplete(
+    dataSet,
+    ts === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN ? dataSet.byteArray.length : mode.fileSize,
+    ts !== IMPLICIT_VR_LITTLE_ENDIAN,
+  );
   return new ParsedHeader(dataSet, ts);
 }
 
@@ -159,16 +155,19 @@ function parseDataSet(
     if (!ts) throw new DicomParseError("malformed DICOM: meta header has no transfer syntax");
   }
   const byteArray =
-    ts === DEFLATED_LE
+    ts === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
       ? Buffer.concat([bytes.subarray(0, position), inflateRawSync(bytes.subarray(position))])
       : bytes;
   const parser =
-    ts === BIG_ENDIAN ? dicomParser.bigEndianByteArrayParser : dicomParser.littleEndianByteArrayParser;
+    ts === EXPLICIT_VR_BIG_ENDIAN
+      ? dicomParser.bigEndianByteArrayParser
+      : dicomParser.littleEndianByteArrayParser;
   const dataSet = new DataSetClass(parser, byteArray, { ...meta });
   const stream = new dicomParser.ByteStream(parser, byteArray, position);
   dataSet.warnings = stream.warnings;
   const options = { untilTag: PIXEL_DATA, vrCallback: implicitVr as (tag: string) => string };
-  if (ts === IMPLICIT_LE) dicomParser.parseDicomDataSetImplicit(dataSet, stream, byteArray.length, options);
+  if (ts === IMPLICIT_VR_LITTLE_ENDIAN)
+    dicomParser.parseDicomDataSetImplicit(dataSet, stream, byteArray.length, options);
   else dicomParser.parseDicomDataSetExplicit(dataSet, stream, byteArray.length, options);
   return { dataSet, ts: ts! };
 }

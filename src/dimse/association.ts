@@ -10,6 +10,7 @@
  */
 import type net from "node:net";
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from "../dicom/part10.js";
+import { IMPLICIT_VR_LITTLE_ENDIAN } from "../dicom/transfer-syntax.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { log as defaultLog, type Logger } from "../log.js";
 import {
@@ -19,7 +20,7 @@ import {
   encodeCStoreRq,
   parseCommand,
 } from "./command.js";
-import { connectDicom, type DicomTlsClient } from "./connect.js";
+import { connectDicom, peerLabel, type DicomTlsClient } from "./connect.js";
 import { PermanentSendError, RetryableSendError, SendError } from "./errors.js";
 import { PduStream } from "./pdu-stream.js";
 import {
@@ -96,13 +97,9 @@ export { MAX_CONTEXTS };
 /** The presentation context to propose for {@link StoreAssociation.echo}. */
 export const VERIFICATION_CONTEXT: ContextRequest = {
   sopClassUid: VERIFICATION_SOP_CLASS,
-  transferSyntaxUid: "1.2.840.10008.1.2",
+  transferSyntaxUid: IMPLICIT_VR_LITTLE_ENDIAN,
 };
 const AE_RE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
-
-export function destinationLabel(dest: Pick<StoreDestination, "calledAe" | "host" | "port">): string {
-  return `${dest.calledAe}@${dest.host}:${dest.port}`;
-}
 
 function contextKey(sopClassUid: string, transferSyntaxUid: string): string {
   return `${sopClassUid}|${transferSyntaxUid}`;
@@ -118,7 +115,7 @@ export async function openAssociation(
   dest: StoreDestination,
   contexts: ContextRequest[],
 ): Promise<StoreAssociation> {
-  const label = destinationLabel(dest);
+  const label = peerLabel(dest);
   for (const [what, ae] of [
     ["called AE", dest.calledAe],
     ["calling AE", dest.callingAe],
@@ -202,7 +199,7 @@ export class StoreAssociation {
     private readonly dest: StoreDestination,
     contexts: NegotiatedContext[],
   ) {
-    this.destination = destinationLabel(dest);
+    this.destination = peerLabel(dest);
     this.contexts = contexts;
     for (const c of contexts) this.byKey.set(contextKey(c.sopClassUid, c.transferSyntaxUid), c);
     this.timeoutMs = dest.timeoutMs ?? DEFAULT_TIMEOUT_MS;

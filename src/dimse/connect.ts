@@ -53,6 +53,11 @@ export function scuDestination(peer: DicomPeer, siteAeTitle: string) {
   };
 }
 
+/** How logs and errors name a peer: `AE@host:port`. */
+export function peerLabel(peer: { calledAe: string; host: string; port: number }): string {
+  return `${peer.calledAe}@${peer.host}:${peer.port}`;
+}
+
 /** Node TLS options of a destination: the server certificate is always verified (never opt-out). */
 export function tlsClientOptions(t: DicomTlsClient): TlsClientOptions {
   return {

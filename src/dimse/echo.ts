@@ -4,7 +4,7 @@
  * network or TLS error, another status).
  */
 import { VERIFICATION_CONTEXT, openAssociation } from "./association.js";
-import type { DicomTlsClient } from "./connect.js";
+import { peerLabel, type DicomTlsClient } from "./connect.js";
 import { SendError } from "./errors.js";
 
 export interface EchoDestination {
@@ -16,7 +16,7 @@ export interface EchoDestination {
 }
 
 export async function cEcho(dest: EchoDestination, timeoutMs = 20_000): Promise<void> {
-  const label = `${dest.calledAe}@${dest.host}:${dest.port}`;
+  const label = peerLabel(dest);
   let association;
   try {
     association = await openAssociation({ ...dest, timeoutMs }, [VERIFICATION_CONTEXT]);

@@ -8,7 +8,7 @@
  * Network errors, timeouts and rejected associations throw a FindError.
  */
 import dimse from "dcmjs-dimse";
-import { tlsClientOptions, type DicomTlsClient } from "./connect.js";
+import { peerLabel, tlsClientOptions, type DicomTlsClient } from "./connect.js";
 import { routeLibraryLogging } from "./library-log.js";
 
 const { Client, Dataset } = dimse;
@@ -79,8 +79,6 @@ const PERMANENT_REJECT = 1;
 /** Pending, with a warning that optional keys are not supported (PS3.4 C.4.1.1.4). */
 const PENDING_WARNING = 0xff01;
 
-const destinationLabel = (d: FindDestination) => `${d.calledAe}@${d.host}:${d.port}`;
-
 function findStatus(code: number): FindResult["status"] {
   if (code === Status.Success) return "success";
   if (code === Status.Cancel) return "cancelled";
@@ -98,7 +96,7 @@ export function cFind(
 ): Promise<FindResult> {
   routeLibraryLogging();
   const timeout = opts.timeoutMs ?? 30_000;
-  const label = destinationLabel(dest);
+  const label = peerLabel(dest);
   const request = new CFindRequest();
   request.setDataset(new Dataset({ ...keys, QueryRetrieveLevel: level }));
 

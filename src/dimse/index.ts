@@ -2,7 +2,6 @@
 export {
   MAX_CONTEXTS,
   StoreAssociation,
-  destinationLabel,
   openAssociation,
   type ContextRequest,
   type NegotiatedContext,

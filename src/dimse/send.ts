@@ -4,26 +4,22 @@
  * transfer syntax pairs per association, which is every realistic series or study).
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { isPart10 } from "../dicom/header.js";
+import { FileMetaError, readFileMeta, type FileMeta } from "../dicom/part10.js";
 import { log as defaultLog, type Logger } from "../log.js";
 import {
   MAX_CONTEXTS,
-  destinationLabel,
   openAssociation,
   type ContextRequest,
   type StoreAssociation,
   type StoreDestination,
   type StoreRequest,
 } from "./association.js";
+import { peerLabel } from "./connect.js";
 import { SendError } from "./errors.js";
 import { NOT_SENT, type StoreOutcome } from "./status.js";
 
-export interface Part10Meta {
-  sopClassUid: string;
-  sopInstanceUid: string;
-  transferSyntaxUid: string;
-  /** Offset of the first byte after the meta group: where the dataset starts. */
-  datasetOffset: number;
+/** The meta group of a file that can be sent: none of the three UIDs is empty. */
+export interface Part10Meta extends FileMeta {
   /** Size of the whole file (set by readPart10Meta). */
   fileSize?: number;
 }
@@ -33,67 +29,26 @@ export class NotSendableError extends Error {
   override name = "NotSendableError";
 }
 
-const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"]);
-
-/** Returned when the bytes end inside the meta group (a head-only read must read more). */
-class MetaBeyondBuffer extends Error {}
-
-/**
- * Walk the File Meta Information (group 0002, explicit VR little endian) of a Part-10 file. The
- * dataset starts where the walk leaves group 0002. For a conformant file that is exactly the end given
- * by the group length (0002,0000); for a file whose group length is wrong (seen in the wild), the
- * element walk is what the bytes say, so it wins, as in dcmtk.
- */
+/** The meta group of a Part-10 file (see readFileMeta), with the three UIDs a C-STORE needs. */
 export function parsePart10Meta(bytes: Uint8Array): Part10Meta {
-  if (!isPart10(bytes)) throw new NotSendableError("not a Part-10 file (no DICM prefix)");
-  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const values = new Map<number, string>();
-  let at = 132;
-  for (;;) {
-    if (at + 2 > b.length) {
-      if (values.size === 0) throw new MetaBeyondBuffer();
-      break; // a file holding only the meta group
-    }
-    if (b.readUInt16LE(at) !== 0x0002) break;
-    if (at + 8 > b.length) throw new MetaBeyondBuffer();
-    const element = b.readUInt16LE(at + 2);
-    const vr = b.toString("latin1", at + 4, at + 6);
-    if (!/^[A-Z]{2}$/.test(vr)) throw new NotSendableError("meta group is not explicit VR little endian");
-    let header = 8;
-    let length = b.readUInt16LE(at + 6);
-    if (LONG_VRS.has(vr)) {
-      if (at + 12 > b.length) throw new MetaBeyondBuffer();
-      header = 12;
-      length = b.readUInt32LE(at + 8);
-      if (length === 0xffffffff) throw new NotSendableError("undefined length in the meta group");
-    }
-    const end = at + header + length;
-    if (end > b.length) throw new MetaBeyondBuffer();
-    if (element === 0x0000 && length === 4) values.set(0, String(b.readUInt32LE(at + header)));
-    else if (element === 0x0002 || element === 0x0003 || element === 0x0010)
-      values.set(element, b.toString("latin1", at + header, end).replace(/[\0 ]+$/, ""));
-    at = end;
+  let meta: FileMeta;
+  try {
+    meta = readFileMeta(bytes);
+  } catch (err) {
+    throw err instanceof FileMetaError ? new NotSendableError(err.message, { cause: err }) : err;
   }
-  const sopClassUid = values.get(0x0002);
-  const sopInstanceUid = values.get(0x0003);
-  const transferSyntaxUid = values.get(0x0010);
+  const { sopClassUid, sopInstanceUid, transferSyntaxUid, datasetOffset } = meta;
   if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
     throw new NotSendableError(
       "meta group lacks MediaStorageSOPClassUID, MediaStorageSOPInstanceUID or TransferSyntaxUID",
     );
-  return { sopClassUid, sopInstanceUid, transferSyntaxUid, datasetOffset: at };
+  return { sopClassUid, sopInstanceUid, transferSyntaxUid, datasetOffset };
 }
 
 /** Read a Part-10 file and return what `StoreAssociation.store` needs; the dataset is a view, not a copy. */
 export function readPart10ForStore(path: string): StoreRequest {
   const bytes = readFileSync(path);
-  let meta: Part10Meta;
-  try {
-    meta = parsePart10Meta(bytes);
-  } catch (err) {
-    if (err instanceof MetaBeyondBuffer) throw new NotSendableError("file ends inside the meta group");
-    throw err;
-  }
+  const meta = parsePart10Meta(bytes);
   return {
     sopClassUid: meta.sopClassUid,
     sopInstanceUid: meta.sopInstanceUid,
@@ -122,18 +77,15 @@ export function readPart10Meta(path: string): Part10Meta {
     try {
       return { ...parsePart10Meta(head.subarray(0, filled)), fileSize };
     } catch (err) {
-      if (!(err instanceof MetaBeyondBuffer)) throw err;
-      if (filled < HEAD_BYTES) throw new NotSendableError("file ends inside the meta group");
+      // A meta group that runs past a full head is read again from the whole file.
+      const cause = (err as Error).cause;
+      if (!(filled === HEAD_BYTES && cause instanceof FileMetaError && cause.reason === "truncated"))
+        throw err;
     }
   } finally {
     closeSync(fd);
   }
-  try {
-    return { ...parsePart10Meta(readFileSync(path)), fileSize };
-  } catch (err) {
-    if (err instanceof MetaBeyondBuffer) throw new NotSendableError("file ends inside the meta group");
-    throw err;
-  }
+  return { ...parsePart10Meta(readFileSync(path)), fileSize };
 }
 
 export interface FileOutcome {
@@ -207,11 +159,11 @@ export async function sendFiles(
   const prefetchLimit = opts.prefetchLimitBytes ?? PREFETCH_LIMIT;
   const logger = (opts.logger ?? dest.logger ?? defaultLog).child({
     component: "dimse-send",
-    destination: destinationLabel(dest),
+    destination: peerLabel(dest),
   });
   const results: Array<FileOutcome | undefined> = new Array(paths.length);
   const report: SendReport = {
-    destination: destinationLabel(dest),
+    destination: peerLabel(dest),
     files: [],
     succeeded: 0,
     warnings: 0,

@@ -7,10 +7,10 @@ import { readHeaderFile } from "../dicom/header.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { readJsonIfExists } from "../fs/atomic.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
+import { studySeries } from "../ingest/study-files.js";
 import { safePathComponent, type SitePaths } from "../paths.js";
 import { deidentifyFiles, type DeidFilesResult, type DeidFilesTask } from "../transfer/deid-files.js";
 import { sha256File } from "../sftp/upload.js";
-import { studySeries } from "../transfer/start.js";
 import { exportsTempDir, type ExportManifest, type ExportRecord, type ExportStore } from "./store.js";
 import { writeZip, type ZipEntry } from "./zip.js";
 

@@ -1,7 +1,7 @@
-import type { Job } from "bullmq";
 import { processAnalysis, type AnalysisDeps, type AnalysisResult } from "../analysis/run.js";
 import type { AnalysisQueue } from "../analysis/trigger.js";
 import type { AnalysisJob } from "../queues/index.js";
+import type { Stage } from "./stage.js";
 
 export interface AnalysisProcessorDeps extends AnalysisDeps {
   /** How often a running job's data is checked for a cancel request (Bull Board: edit data, "cancel": true). */
@@ -14,9 +14,8 @@ export interface AnalysisProcessorDeps extends AnalysisDeps {
  * The `analysis` stage. A run stops on the worker's AbortSignal (Worker.cancelJob), on a cancel
  * request in the job's data, or when the job disappears from Redis (removed in Bull Board).
  */
-export const analysisProcessor =
-  (deps: AnalysisProcessorDeps) =>
-  async (job: Job<AnalysisJob>, _token?: string, signal?: AbortSignal): Promise<AnalysisResult> => {
+export const analysisProcessor: Stage<AnalysisProcessorDeps, AnalysisJob, AnalysisResult> =
+  (deps) => async (job, _token, signal) => {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     if (signal?.aborted) ac.abort();

@@ -5,6 +5,7 @@ import type { SitePaths } from "../paths.js";
 import { QUEUES, type ArrivalJob, type TypedQueue } from "../queues/index.js";
 import type { SeriesEntry, StudyRegistry } from "../registry/studies.js";
 import { armArrival } from "../ingest/arrival.js";
+import type { Stage } from "./stage.js";
 
 export interface ArrivalDeps {
   paths: SitePaths;
@@ -21,7 +22,7 @@ export type ArrivalResult =
 /** Timer jitter allowance: a study quiet for quietMs minus this counts as quiet. */
 const TOLERANCE_MS = 25;
 
-export async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): Promise<ArrivalResult> {
+async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): Promise<ArrivalResult> {
   const uid = job.data.studyInstanceUid;
   // Free the debounce key first: an image arriving from now on must arm a new arrival.
   await job.removeDeduplicationKey();
@@ -52,7 +53,7 @@ export async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): P
 }
 
 /** Series of a study from the raw/<Study>/<Series>.json summaries. */
-export async function readSeriesEntries(paths: SitePaths, studyUid: string): Promise<SeriesEntry[]> {
+async function readSeriesEntries(paths: SitePaths, studyUid: string): Promise<SeriesEntry[]> {
   return (await readStudySummaries(paths, studyUid)).map(({ seriesInstanceUid, summary: s }) => ({
     seriesInstanceUid,
     seriesNumber: s.SeriesNumber === undefined ? undefined : String(s.SeriesNumber),
@@ -67,4 +68,5 @@ export async function readSeriesEntries(paths: SitePaths, studyUid: string): Pro
   }));
 }
 
-export const arrivalProcessor = (deps: ArrivalDeps) => (job: Job<ArrivalJob>) => processArrival(job, deps);
+export const arrivalProcessor: Stage<ArrivalDeps, ArrivalJob, ArrivalResult> = (deps) => (job) =>
+  processArrival(job, deps);

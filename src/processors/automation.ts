@@ -7,6 +7,7 @@ import { sendWebhook } from "../automation/actions/webhook.js";
 import type { FionaConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { AutomationJob } from "../queues/index.js";
+import type { Stage } from "./stage.js";
 
 export interface AutomationDeps {
   cfg: FionaConfig;
@@ -14,7 +15,7 @@ export interface AutomationDeps {
 }
 
 /** Deliver one subscription's action for one trigger occurrence; a throw is retried with backoff. */
-export async function processAutomation(job: Job<AutomationJob>, deps: AutomationDeps) {
+async function processAutomation(job: Job<AutomationJob>, deps: AutomationDeps) {
   const sub = deps.cfg.automation.subscriptions.find((s) => s.name === job.data.subscription);
   // Removed from the configuration since it fired: nothing to deliver to.
   if (!sub) throw new UnrecoverableError(`subscription ${job.data.subscription} is no longer configured`);
@@ -38,5 +39,8 @@ export async function processAutomation(job: Job<AutomationJob>, deps: Automatio
   return { action: action.type, ...(status !== undefined ? { status } : {}) };
 }
 
-export const automationProcessor = (deps: AutomationDeps) => (job: Job<AutomationJob>) =>
-  processAutomation(job, deps);
+export const automationProcessor: Stage<
+  AutomationDeps,
+  AutomationJob,
+  Awaited<ReturnType<typeof processAutomation>>
+> = (deps) => (job) => processAutomation(job, deps);

@@ -1,16 +1,17 @@
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import { runArchiveCleanup, type ArchiveCleanupDeps } from "../cleanup/archive.js";
 import { clearStaleLinks } from "../cleanup/stale-links.js";
 import type { CleanupJob } from "../queues/index.js";
 import type { CouplingRegistry } from "../registry/coupling.js";
-import { pruneRouting } from "../routing/apply.js";
+import { pruneRouting } from "../routing/deps.js";
+import type { Stage } from "./stage.js";
 
 export interface CleanupDeps extends ArchiveCleanupDeps {
   coupling: CouplingRegistry;
 }
 
 /** Housekeeping jobs of the `cleanup` queue; job.data.dryRun (or archiveCleanup.dryRun) deletes nothing. */
-export const cleanupProcessor = (deps: CleanupDeps) => async (job: Job<CleanupJob>) => {
+export const cleanupProcessor: Stage<CleanupDeps, CleanupJob, unknown> = (deps) => async (job) => {
   const dryRun = job.data.dryRun ?? deps.cfg.schedules.archiveCleanup.dryRun;
   switch (job.data.kind) {
     case "archive":

@@ -8,6 +8,7 @@ import type { SitePaths } from "../paths.js";
 import type { SeriesTransferJob } from "../queues/index.js";
 import type { DeidPool } from "../transfer/deid-pool.js";
 import { projectOf, siteSecret, type DeidentifyResult } from "../transfer/stage.js";
+import type { Stage } from "./stage.js";
 
 export interface DeidentifyDeps {
   cfg: FionaConfig;
@@ -16,7 +17,7 @@ export interface DeidentifyDeps {
 }
 
 /** Pseudonymize one series into the outbox, in worker threads. */
-export async function processDeidentify(
+async function processDeidentify(
   job: Job<SeriesTransferJob>,
   deps: DeidentifyDeps,
 ): Promise<DeidentifyResult> {
@@ -57,5 +58,6 @@ export async function processDeidentify(
   };
 }
 
-export const deidentifyProcessor = (deps: DeidentifyDeps) => (job: Job<SeriesTransferJob>) =>
-  processDeidentify(job, deps);
+export const deidentifyProcessor: Stage<DeidentifyDeps, SeriesTransferJob, DeidentifyResult> =
+  (deps) => (job) =>
+    processDeidentify(job, deps);

@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { FionaConfig } from "../config/schema.js";
 import { buildExport, ExportError } from "../export/build.js";
 import { ExportStore, type ExportRecord } from "../export/store.js";
@@ -7,6 +7,7 @@ import type { SitePaths } from "../paths.js";
 import type { ExportJob } from "../queues/index.js";
 import { clearExports, type ClearResult } from "../schedules/clear-exports.js";
 import type { DeidPool } from "../transfer/deid-pool.js";
+import type { Stage } from "./stage.js";
 
 export interface ExportDeps {
   cfg: FionaConfig;
@@ -16,9 +17,13 @@ export interface ExportDeps {
 }
 
 /** Build one export archive (the record was created by whoever queued the job). */
-export const exportProcessor = (deps: ExportDeps) => {
+export const exportProcessor: Stage<
+  ExportDeps,
+  ExportJob,
+  Pick<ExportRecord, "id" | "size" | "file"> | ClearResult
+> = (deps) => {
   const store = new ExportStore(deps.cfg);
-  return async (job: Job<ExportJob>): Promise<Pick<ExportRecord, "id" | "size" | "file"> | ClearResult> => {
+  return async (job) => {
     const data = job.data;
     if (data.kind === "clear-exports") return clearExports(deps.cfg, deps.log);
     try {

@@ -1,4 +1,3 @@
-import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { cEcho, type EchoDestination } from "../dimse/echo.js";
@@ -6,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { HeartbeatJob } from "../queues/index.js";
 import type { ReceiverHandle } from "../receiver/server.js";
 import { recordHeartbeat, shouldSkipEcho } from "../schedules/heartbeat-state.js";
+import type { Stage } from "./stage.js";
 
 export interface HeartbeatDeps {
   cfg: FionaConfig;
@@ -26,14 +26,14 @@ export type HeartbeatResult = { outcome: "ok" | "skipped"; consecutiveFailures: 
  * DICOM port fails too. A failure fails the job (visible in Bull Board) after it is counted; the
  * receiver exits for a restart at failuresBeforeExit in a row.
  */
-export function heartbeatProcessor(deps: HeartbeatDeps) {
+export const heartbeatProcessor: Stage<HeartbeatDeps, HeartbeatJob, HeartbeatResult> = (deps) => {
   const { cfg, redis, receiver, log } = deps;
   const hb = cfg.schedules.heartbeat;
   const echo = deps.echo ?? cEcho;
   const prefix = cfg.redis.prefix;
   let lastEchoEnd = 0;
   let fatal = false;
-  return async (job: Job<HeartbeatJob>): Promise<HeartbeatResult> => {
+  return async (job) => {
     const now = Date.now();
     if (shouldSkipEcho(now, receiver.lastActivityMs(), lastEchoEnd, hb.activityGraceSeconds * 1000)) {
       const consecutiveFailures = await recordHeartbeat(redis, prefix, { kind: "skipped" }, now);
@@ -66,4 +66,4 @@ export function heartbeatProcessor(deps: HeartbeatDeps) {
     await recordHeartbeat(redis, prefix, { kind: "ok" });
     return { outcome: "ok", consecutiveFailures: 0 };
   };
-}
+};

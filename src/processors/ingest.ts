@@ -1,51 +1,20 @@
 import path from "node:path";
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import { readHeaderFile, type DicomHeader } from "../dicom/header.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { ensureSymlink } from "../fs/atomic.js";
 import type { SeriesWriter } from "../ingest/series-writer.js";
 import type { Logger } from "../log.js";
 import { safePathComponent, type SitePaths } from "../paths.js";
-import type { IngestJob, TypedQueue } from "../queues/index.js";
-import type { StudyRegistry } from "../registry/studies.js";
-import { KeyedBatcher } from "../util/keyed-batcher.js";
-import { armArrival } from "../ingest/arrival.js";
+import type { IngestJob } from "../queues/index.js";
+import type { StudyActivity } from "../ingest/study-activity.js";
+import type { Stage } from "./stage.js";
 
 export interface IngestDeps {
   paths: SitePaths;
   seriesWriter: SeriesWriter;
   studyActivity: StudyActivity;
   log: Logger;
-}
-
-interface Activity {
-  studyInstanceUid: string;
-  callingAe: string;
-  calledAe: string;
-  peer: string;
-  header: DicomHeader;
-}
-
-export type StudyActivity = KeyedBatcher<Activity, void>;
-
-/**
- * Registry update and arrival (re)arming per study, batched: a burst of images costs one registry
- * write and one debounce call per batch rather than per image.
- */
-export function studyActivity(registry: StudyRegistry, arrivalQueue: TypedQueue<"arrival">, quietMs: number) {
-  return new KeyedBatcher<Activity, void>(async (study, items) => {
-    const { header, ...conn } = items[0]!;
-    const modalities = new Set(items.map((i) => i.header.string("Modality")).filter((m): m is string => !!m));
-    await registry.touch({
-      ...conn,
-      studyDate: header.string("StudyDate"),
-      studyTime: header.string("StudyTime"),
-      studyDescription: header.string("StudyDescription"),
-      accessionNumber: header.string("AccessionNumber"),
-      modalities: [...modalities],
-    });
-    await armArrival(arrivalQueue, study, quietMs);
-  });
 }
 
 export type IngestResult =
@@ -78,7 +47,7 @@ async function readArchived(file: string): Promise<DicomHeader | undefined> {
 }
 
 /** File one archived image: raw/ links, participant link, series JSON with classification, arrival. */
-export async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResult> {
+async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResult> {
   const { paths } = deps;
   if (!path.isAbsolute(data.path) || !data.path.startsWith(paths.archive + path.sep)) {
     throw new UnrecoverableError("ingest path is outside the archive");
@@ -126,4 +95,5 @@ async function linkParticipant(header: DicomHeader, paths: SitePaths, study: str
   knownParticipantLinks.add(link);
 }
 
-export const ingestProcessor = (deps: IngestDeps) => (job: Job<IngestJob>) => ingestFile(job.data, deps);
+export const ingestProcessor: Stage<IngestDeps, IngestJob, IngestResult> = (deps) => (job) =>
+  ingestFile(job.data, deps);

@@ -12,6 +12,7 @@ import {
 import type { InventoryJob } from "../queues/index.js";
 import { redcapToken } from "../redcap/client.js";
 import { runRedcapJob, stageClient, type RedcapStageDeps } from "../redcap/stage.js";
+import type { Stage } from "./stage.js";
 
 export interface InventoryProcessorDeps extends InventoryDeps {
   redis: Redis;
@@ -34,7 +35,7 @@ export interface ProjectOutcome {
  * it to WhatIsInIDS7 when REDCap has a token for it, and reconcile. reconcile: compare the stored
  * inventory with FIONA's transfers again (transfers finish between crawls).
  */
-export async function processInventory(
+async function processInventory(
   job: Job<InventoryJob>,
   deps: InventoryProcessorDeps,
   token?: string,
@@ -88,6 +89,6 @@ export async function processInventory(
   return outcomes;
 }
 
-export const inventoryProcessor =
-  (deps: InventoryProcessorDeps) => (job: Job<InventoryJob>, token?: string) =>
+export const inventoryProcessor: Stage<InventoryProcessorDeps, InventoryJob, ProjectOutcome[]> =
+  (deps) => (job, token) =>
     processInventory(job, deps, token);

@@ -1,4 +1,3 @@
-import type { Job } from "bullmq";
 import type { SitePaths } from "../paths.js";
 import type { RedcapPushJob } from "../queues/index.js";
 import type { StudyRegistry } from "../registry/studies.js";
@@ -6,6 +5,7 @@ import type { TransferRegistry } from "../registry/transfers.js";
 import { runRedcapJob, stageClient, type RedcapStageDeps } from "../redcap/stage.js";
 import { redcapToken } from "../redcap/client.js";
 import { pushIncomingStudy, writeParticipantImaging, writeTransferResult } from "../redcap/sync.js";
+import type { Stage } from "./stage.js";
 
 export interface RedcapPushDeps extends RedcapStageDeps {
   paths: SitePaths;
@@ -15,9 +15,9 @@ export interface RedcapPushDeps extends RedcapStageDeps {
 }
 
 /** Write to REDCap: an arrived study into Incoming, or a transfer result back to its request row. */
-export function redcapPushProcessor(deps: RedcapPushDeps) {
+export const redcapPushProcessor: Stage<RedcapPushDeps, RedcapPushJob, unknown> = (deps) => {
   const client = stageClient(deps);
-  return (job: Job<RedcapPushJob>, token?: string) =>
+  return (job, token) =>
     runRedcapJob(deps, job, token, async () => {
       const d = job.data;
       const c = client(d.redcapProject);
@@ -41,4 +41,4 @@ export function redcapPushProcessor(deps: RedcapPushDeps) {
       );
       return { instance };
     });
-}
+};

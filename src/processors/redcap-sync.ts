@@ -1,10 +1,11 @@
-import type { Job, Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, RedcapSyncJob } from "../queues/index.js";
 import { runRedcapJob, stageClient, type RedcapStageDeps } from "../redcap/stage.js";
 import { pullTransferRequests } from "../redcap/sync.js";
 import { syncTables } from "../redcap/tables.js";
 import type { TransferDeps } from "../transfer/start.js";
+import type { Stage } from "./stage.js";
 
 export interface RedcapSyncDeps extends RedcapStageDeps, Omit<TransferDeps, "cfg"> {
   log: Logger;
@@ -17,9 +18,9 @@ export interface RedcapSyncDeps extends RedcapStageDeps, Omit<TransferDeps, "cfg
  * Read from REDCap: start the transfer requests created in Incoming (pull-transfers), or pull the
  * DataTransferProjects, Routing and CouplingList tables and write new auto-IDs (pull-tables).
  */
-export function redcapSyncProcessor(deps: RedcapSyncDeps) {
+export const redcapSyncProcessor: Stage<RedcapSyncDeps, RedcapSyncJob, unknown> = (deps) => {
   const client = stageClient(deps);
-  return (job: Job<RedcapSyncJob>, token?: string) =>
+  return (job, token) =>
     runRedcapJob(deps, job, token, async () => {
       if (job.data.kind === "pull-tables")
         return syncTables(client, deps, deps.refreshConfig ?? (() => Promise.resolve()));
@@ -47,4 +48,4 @@ export function redcapSyncProcessor(deps: RedcapSyncDeps) {
         running: count("running"),
       };
     });
-}
+};

@@ -20,6 +20,7 @@ import {
   seriesOnScanner,
 } from "../scanner/pull.js";
 import { planPull, type MoveRecord, type SeriesState } from "../scanner/pull-plan.js";
+import type { Stage } from "./stage.js";
 
 export interface ScannerPullDeps {
   cfg: FionaConfig;
@@ -31,7 +32,7 @@ export interface ScannerPullDeps {
 
 export type ScannerPullResult = Pick<PullOutcome, "outcome" | "series">;
 
-export async function processScannerPull(
+async function processScannerPull(
   job: Job<ScannerPullJob>,
   token: string | undefined,
   deps: ScannerPullDeps,
@@ -140,5 +141,6 @@ function outcomeSeries(s: SeriesState): PullOutcome["series"][number] {
   };
 }
 
-export const scannerPullProcessor = (deps: ScannerPullDeps) => (job: Job<ScannerPullJob>, token?: string) =>
-  processScannerPull(job, token, deps);
+export const scannerPullProcessor: Stage<ScannerPullDeps, ScannerPullJob, ScannerPullResult> =
+  (deps) => (job, token) =>
+    processScannerPull(job, token, deps);

@@ -11,6 +11,7 @@ import { registryKeys } from "../registry/keys.js";
 import { withLock } from "../registry/lock.js";
 import type { TransferRegistry } from "../registry/transfers.js";
 import { storeDestinationFor, type DeidentifyResult, type SendResult } from "../transfer/stage.js";
+import type { Stage } from "./stage.js";
 
 export interface SendDeps {
   cfg: FionaConfig;
@@ -31,17 +32,18 @@ function preparedSeries(cfg: FionaConfig, d: SeriesTransferJob): DeidentifyResul
  * before, so retries and repeated runs send each file once. Connection problems and Out of Resources
  * are retried with backoff; permanent refusals are recorded without retrying.
  */
-export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): Promise<SendResult> {
+async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): Promise<SendResult> {
   const d = job.data;
   const deid = d.prepared
     ? preparedSeries(deps.cfg, d)
     : Object.values(await job.getChildrenValues<DeidentifyResult>())[0];
   if (!deid) throw new UnrecoverableError("de-identification result missing");
   const base = {
+    seriesInstanceUid: d.seriesInstanceUid,
     refused: deid.refused,
     dropped: deid.dropped,
     ...(deid.pseudoStudyInstanceUid ? { pseudoStudyInstanceUid: deid.pseudoStudyInstanceUid } : {}),
-    ...(deid.refusedReason ? { error: deid.refusedReason } : {}),
+    ...(deid.refusedReason ? { refusedReason: deid.refusedReason, error: deid.refusedReason } : {}),
   };
   const dest = storeDestinationFor(deps.cfg, d.project, deps.log);
   const sentKey = deps.transfers.sentKey(d.requestId);
@@ -107,4 +109,5 @@ export async function processSend(job: Job<SeriesTransferJob>, deps: SendDeps): 
   );
 }
 
-export const sendProcessor = (deps: SendDeps) => (job: Job<SeriesTransferJob>) => processSend(job, deps);
+export const sendProcessor: Stage<SendDeps, SeriesTransferJob, SendResult> = (deps) => (job) =>
+  processSend(job, deps);

@@ -1,9 +1,10 @@
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { FionaConfig } from "../config/schema.js";
 import { ExportStore } from "../export/store.js";
 import type { Logger } from "../log.js";
 import type { SftpJob } from "../queues/index.js";
 import { HostKeyMismatchError, uploadFile, type UploadResult } from "../sftp/upload.js";
+import type { Stage } from "./stage.js";
 
 export interface SftpDeps {
   cfg: FionaConfig;
@@ -11,9 +12,9 @@ export interface SftpDeps {
 }
 
 /** Upload a finished export (or a file of the exports folder) to a configured SFTP destination. */
-export const sftpProcessor = (deps: SftpDeps) => {
+export const sftpProcessor: Stage<SftpDeps, SftpJob, UploadResult> = (deps) => {
   const store = new ExportStore(deps.cfg);
-  return async (job: Job<SftpJob>): Promise<UploadResult> => {
+  return async (job) => {
     const dest = deps.cfg.exports.sftp[job.data.destination];
     if (!dest) throw new UnrecoverableError(`no SFTP destination ${job.data.destination} (exports.sftp)`);
     const rec = await store.get(job.data.exportId);

@@ -6,8 +6,10 @@ import { emitStudyArrived } from "../automation/triggers.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, StudyArrivedJob } from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
-import { createRoutingDeps, pruneRouting, routeStudy, type RoutingDeps } from "../routing/apply.js";
+import { createRoutingDeps, pruneRouting, type RoutingDeps } from "../routing/deps.js";
+import { routeStudy } from "../routing/route-study.js";
 import { startTransfer, type TransferDeps } from "../transfer/start.js";
+import type { Stage } from "./stage.js";
 
 export interface StudyArrivedDeps extends TransferDeps {
   transfers: TransferRegistry;
@@ -55,7 +57,7 @@ function routingDeps(deps: StudyArrivedDeps): Promise<RoutingDeps> {
  *    transfers they ask for; requests already run for these images are not run again.
  * The job's result holds counts and request ids only.
  */
-export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: StudyArrivedDeps) {
+async function processStudyArrived(job: Job<StudyArrivedJob>, deps: StudyArrivedDeps) {
   const uid = job.data.studyInstanceUid;
   const requests = await deps.transfers.forStudy(uid);
   const runs = [];
@@ -118,5 +120,8 @@ export async function processStudyArrived(job: Job<StudyArrivedJob>, deps: Study
   };
 }
 
-export const studyArrivedProcessor = (deps: StudyArrivedDeps) => (job: Job<StudyArrivedJob>) =>
-  processStudyArrived(job, deps);
+export const studyArrivedProcessor: Stage<
+  StudyArrivedDeps,
+  StudyArrivedJob,
+  Awaited<ReturnType<typeof processStudyArrived>>
+> = (deps) => (job) => processStudyArrived(job, deps);

@@ -3,7 +3,9 @@ import { emitAutomation, type AutomationSink } from "../automation/emit.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, TransferJob } from "../queues/index.js";
 import type { RunResult, TransferRegistry } from "../registry/transfers.js";
+import type { QuarantineStore } from "../quarantine/store.js";
 import type { SendResult } from "../transfer/stage.js";
+import type { Stage } from "./stage.js";
 
 export interface TransferDepsP {
   transfers: TransferRegistry;
@@ -12,12 +14,14 @@ export interface TransferDepsP {
   redcapPush?: Queue<RedcapPushJob>;
   /** Set by the workers: transfer-done / transfer-failed automation subscriptions fire. */
   automation?: AutomationSink;
+  /** Where series refused by de-identification or by the destination are recorded. */
+  quarantine?: QuarantineStore;
   /** Called with every recorded result (the wsi stage settles its upload here). */
   afterRun?: (data: TransferJob, result: RunResult) => Promise<void>;
 }
 
 /** Parent of a transfer run: every series job has finished (or failed for good); record the result. */
-export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP): Promise<RunResult> {
+async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP): Promise<RunResult> {
   const sends = Object.values(await job.getChildrenValues<SendResult>());
   const failures = Object.values(await job.getIgnoredChildrenFailures());
   const sum = (f: (s: SendResult) => number) => sends.reduce((n, s) => n + f(s), 0);
@@ -38,6 +42,9 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
       : {}),
   };
   await deps.transfers.finishRun(job.data.requestId, result);
+  await quarantineRefusals(deps, job.data, sends, status).catch((e: unknown) =>
+    deps.log.error({ requestId: job.data.requestId, err: (e as Error).message }, "quarantine not updated"),
+  );
   // The result is recorded: a failing hook is logged rather than re-running the whole record.
   await deps
     .afterRun?.(job.data, result)
@@ -85,5 +92,45 @@ export async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP
   return result;
 }
 
-export const transferProcessor = (deps: TransferDepsP) => (job: Job<TransferJob>) =>
+/**
+ * Series whose files de-identification refused or the destination rejected go to the quarantine of
+ * that stage (a retry re-runs the request); a run that succeeded resolves what earlier runs left.
+ */
+async function quarantineRefusals(
+  deps: TransferDepsP,
+  data: TransferJob,
+  sends: SendResult[],
+  status: RunResult["status"],
+): Promise<void> {
+  const q = deps.quarantine;
+  if (!q) return;
+  if (status === "done") return void (await q.resolveRequest(data.requestId));
+  const ids = {
+    requestId: data.requestId,
+    run: data.run,
+    studyInstanceUid: data.studyInstanceUid,
+    project: data.project,
+    participant: data.participant,
+    ...(data.uploadId ? { uploadId: data.uploadId } : {}),
+  };
+  for (const s of sends) {
+    const series = { ...ids, seriesInstanceUid: s.seriesInstanceUid };
+    if (s.refused > 0)
+      await q.add({
+        stage: "deidentify",
+        reason: s.refusedReason ?? "refused by de-identification",
+        ids: series,
+        files: s.refused,
+      });
+    if (s.failed > 0)
+      await q.add({
+        stage: "send",
+        reason: s.error ?? "rejected by the destination",
+        ids: series,
+        files: s.failed,
+      });
+  }
+}
+
+export const transferProcessor: Stage<TransferDepsP, TransferJob, RunResult> = (deps) => (job) =>
   processTransfer(job, deps);

@@ -1,12 +1,10 @@
-import { rename, rm } from "node:fs/promises";
+import { rename } from "node:fs/promises";
 import path from "node:path";
 import { UnrecoverableError, type Job } from "bullmq";
-import type { FionaConfig } from "../config/schema.js";
 import { assertPathSafeUid } from "../dicom/uid.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
-import type { TransferJob, WsiJob } from "../queues/index.js";
-import type { RunResult } from "../registry/transfers.js";
+import type { WsiJob } from "../queues/index.js";
 import {
   InvalidRequestError,
   requestId,
@@ -18,6 +16,7 @@ import { convertSlide, WsiInputError } from "../wsi/convert.js";
 import { slideDataset } from "../wsi/identity.js";
 import type { UploadRecord, UploadStore } from "../wsi/uploads.js";
 import { siteSecret } from "../transfer/stage.js";
+import type { Stage } from "./stage.js";
 
 export interface WsiDeps extends TransferDeps {
   paths: SitePaths;
@@ -40,7 +39,7 @@ async function fail(store: UploadStore, record: UploadRecord, message: string): 
  * Convert one complete upload into the outbox as a pseudonymized WSM series and start its transfer
  * (a send job without deidentify child). Bad input fails the upload for good and keeps the file.
  */
-export async function processWsi(job: Job<WsiJob>, deps: WsiDeps): Promise<WsiResult> {
+async function processWsi(job: Job<WsiJob>, deps: WsiDeps): Promise<WsiResult> {
   const { cfg, store } = deps;
   const record = await store.get(job.data.uploadId);
   if (!record) throw new UnrecoverableError(`upload ${job.data.uploadId} not found`);
@@ -112,22 +111,4 @@ export async function processWsi(job: Job<WsiJob>, deps: WsiDeps): Promise<WsiRe
   return { ...started, instances: converted.instances.length };
 }
 
-/** The transfer stage's afterRun hook: settle the slide upload of a finished run. */
-export function settleUpload(cfg: FionaConfig, store: UploadStore) {
-  return async (data: TransferJob, result: RunResult): Promise<void> => {
-    if (!data.uploadId) return;
-    const record = await store.get(data.uploadId);
-    if (!record) return;
-    if (result.status === "done") {
-      record.state = "sent";
-      delete record.error;
-      if (cfg.wsi.deleteUploadAfterSend) await rm(store.slidePath(record), { force: true });
-    } else {
-      record.state = "failed";
-      record.error = result.error ?? `transfer ${result.status}`;
-    }
-    await store.save(record);
-  };
-}
-
-export const wsiProcessor = (deps: WsiDeps) => (job: Job<WsiJob>) => processWsi(job, deps);
+export const wsiProcessor: Stage<WsiDeps, WsiJob, WsiResult> = (deps) => (job) => processWsi(job, deps);

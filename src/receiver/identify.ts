@@ -11,6 +11,11 @@
  * is cross-checked against dicom-parser in test/receiver/identify.test.ts.
  */
 import zlib from "node:zlib";
+import {
+  DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+  EXPLICIT_VR_BIG_ENDIAN,
+  IMPLICIT_VR_LITTLE_ENDIAN,
+} from "../dicom/transfer-syntax.js";
 
 export interface InstanceIdentity {
   studyInstanceUid?: string;
@@ -163,8 +168,8 @@ function textValue(buf: Buffer, pos: number, length: number): string | undefined
 }
 
 function syntaxOf(transferSyntaxUid: string): Syntax {
-  if (transferSyntaxUid === "1.2.840.10008.1.2") return { le: true, explicit: false };
-  if (transferSyntaxUid === "1.2.840.10008.1.2.2") return { le: false, explicit: true };
+  if (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN) return { le: true, explicit: false };
+  if (transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN) return { le: false, explicit: true };
   return { le: true, explicit: true }; // explicit LE, deflated (after inflating), and all encapsulated
 }
 
@@ -190,7 +195,7 @@ export function identifyDataset(
   const partial = totalLength !== undefined;
   let data = buf;
   let start = offset;
-  if (transferSyntaxUid === "1.2.840.10008.1.2.1.99") {
+  if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
     try {
       data = partial
         ? zlib.inflateRawSync(buf.subarray(offset), { finishFlush: zlib.constants.Z_SYNC_FLUSH })

@@ -9,6 +9,7 @@
  * Transfer syntaxes: the first one the SCU proposes, preferring standard DICOM transfer syntaxes
  * (1.2.840.10008.1.2*) over private ones, since only those can be parsed to file the instance.
  */
+import { isStandardTransferSyntax } from "../dicom/transfer-syntax.js";
 import { VERIFICATION_SOP_CLASS } from "../dimse/command.js";
 
 /** Storage SOP classes outside the 1.2.840.10008.5.1.4.1.1 arc (dcmtk's dcmAllStorageSOPClassUIDs). */
@@ -36,7 +37,7 @@ export function isAcceptedAbstractSyntax(uid: string): boolean {
 
 /** The transfer syntax to accept from the proposed list, or undefined when none is usable. */
 export function chooseTransferSyntax(proposed: readonly string[]): string | undefined {
-  const standard = proposed.find((ts) => ts === "1.2.840.10008.1.2" || ts.startsWith("1.2.840.10008.1.2."));
+  const standard = proposed.find(isStandardTransferSyntax);
   return standard ?? proposed.find((ts) => ts.length > 0);
 }
 

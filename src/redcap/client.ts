@@ -10,6 +10,9 @@ export type RedcapRow = Record<string, string | number>;
 /** An import row: send every value as a string ("0"/"1" for booleans). */
 export type RedcapImportRow = Record<string, string | number>;
 
+/** A cell of an exported row (or any loose value) as trimmed text, "" when absent. */
+export const cellText = (v: unknown) => (v === undefined || v === null ? "" : String(v).trim());
+
 type Param = string | number | boolean | readonly string[] | undefined;
 
 export interface ExportOptions {

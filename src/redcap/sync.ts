@@ -4,10 +4,10 @@
  * ID reach REDCap only as SHA-256 hex digests, as the original populateIncoming.py stored them.
  */
 import { createHash } from "node:crypto";
-import { promises as fs } from "node:fs";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
+import { studyFileCount } from "../ingest/study-files.js";
 import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
@@ -18,8 +18,8 @@ import {
   validateRequest,
   type TransferRequest,
 } from "../transfer/request.js";
-import { startTransfer, studySeries, type TransferDeps } from "../transfer/start.js";
-import type { RedcapClient, RedcapImportRow, RedcapRow } from "./client.js";
+import { startTransfer, type TransferDeps } from "../transfer/start.js";
+import { cellText, type RedcapClient, type RedcapImportRow, type RedcapRow } from "./client.js";
 
 export const sha256hex = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
@@ -30,9 +30,8 @@ export function redcapDateTime(d: Date | string | number = new Date()): string {
   return `${x.getFullYear()}-${p(x.getMonth() + 1)}-${p(x.getDate())} ${p(x.getHours())}:${p(x.getMinutes())}`;
 }
 
-const s = (v: unknown) => (v === undefined || v === null ? "" : String(v).trim());
 const dicomDate = (v: unknown) => {
-  const m = /^(\d{4})(\d{2})(\d{2})/.exec(s(v));
+  const m = /^(\d{4})(\d{2})(\d{2})/.exec(cellText(v));
   return m ? `${m[1]}-${m[2]}-${m[3]}` : "";
 };
 
@@ -62,11 +61,13 @@ export async function pushIncomingStudy(
     fields: ["study_instance_uid", "series_instance_uid"],
   });
   const known = new Set(
-    existing.filter((r) => r.redcap_repeat_instrument === "series").map((r) => s(r.series_instance_uid)),
+    existing
+      .filter((r) => r.redcap_repeat_instrument === "series")
+      .map((r) => cellText(r.series_instance_uid)),
   );
   let next =
     Math.max(0, ...existing.filter((r) => r.redcap_repeat_instrument === "series").map(instanceOf)) + 1;
-  const fresh = summaries.filter((x) => !known.has(s(x.SeriesInstanceUID)));
+  const fresh = summaries.filter((x) => !known.has(cellText(x.SeriesInstanceUID)));
   if (fresh.length === 0) return 0;
   const first = summaries[0]!;
   const rows: RedcapImportRow[] = [
@@ -74,15 +75,15 @@ export async function pushIncomingStudy(
       study_instance_uid: studyUid,
       redcap_repeat_instrument: "",
       redcap_repeat_instance: "",
-      study_institution_name: s(first.InstitutionName),
-      study_aetitle_sender: s(first.IncomingConnection?.AETitleCaller),
-      study_aetitle_addressed: s(first.IncomingConnection?.AETitleCalled),
-      study_patient_name: first.PatientName !== undefined ? sha256hex(s(first.PatientName)) : "",
-      study_patient_id: first.PatientID !== undefined ? sha256hex(s(first.PatientID)) : "",
-      study_description: s(first.StudyDescription),
+      study_institution_name: cellText(first.InstitutionName),
+      study_aetitle_sender: cellText(first.IncomingConnection?.AETitleCaller),
+      study_aetitle_addressed: cellText(first.IncomingConnection?.AETitleCalled),
+      study_patient_name: first.PatientName !== undefined ? sha256hex(cellText(first.PatientName)) : "",
+      study_patient_id: first.PatientID !== undefined ? sha256hex(cellText(first.PatientID)) : "",
+      study_description: cellText(first.StudyDescription),
       study_date: dicomDate(first.StudyDate),
-      study_time: s(first.StudyTime),
-      study_accession_number: s(first.AccessionNumber),
+      study_time: cellText(first.StudyTime),
+      study_accession_number: cellText(first.AccessionNumber),
       study_arrival_date: redcapDateTime(arrivedAt),
       incoming_studies_complete: "2",
     },
@@ -92,12 +93,12 @@ export async function pushIncomingStudy(
       study_instance_uid: studyUid,
       redcap_repeat_instrument: "series",
       redcap_repeat_instance: String(next++),
-      series_instance_uid: s(x.SeriesInstanceUID),
-      series_description: s(x.SeriesDescription),
+      series_instance_uid: cellText(x.SeriesInstanceUID),
+      series_description: cellText(x.SeriesDescription),
       series_date: dicomDate(x.SeriesDate ?? x.StudyDate),
-      series_time: s(x.SeriesTime),
-      series_num_files: /^\d+$/.test(s(x.NumFiles)) ? s(x.NumFiles) : "",
-      series_sequence_name: s(x.SequenceName),
+      series_time: cellText(x.SeriesTime),
+      series_num_files: /^\d+$/.test(cellText(x.NumFiles)) ? cellText(x.NumFiles) : "",
+      series_sequence_name: cellText(x.SequenceName),
       series_classify_types: JSON.stringify(x.ClassifyType ?? []),
       series_complete: "2",
     });
@@ -127,9 +128,9 @@ async function transferInstance(
   ).filter((r) => r.redcap_repeat_instrument === "transfers");
   const match = rows.find(
     (r) =>
-      s(r.transfer_project_name) === t.project &&
-      s(r.transfer_name) === t.participant &&
-      s(r.transfer_event_name) === (t.event ?? ""),
+      cellText(r.transfer_project_name) === t.project &&
+      cellText(r.transfer_name) === t.participant &&
+      cellText(r.transfer_event_name) === (t.event ?? ""),
   );
   if (match) return { instance: instanceOf(match), created: false };
   return { instance: Math.max(0, ...rows.map(instanceOf)) + 1, created: true };
@@ -190,13 +191,6 @@ export interface PulledRequest {
 export const OPEN_REQUESTS_FILTER =
   '[transfer_project_name] <> "" and [transfer_name] <> "" and [transfer_date] = ""';
 
-async function filesOnDisk(paths: SitePaths, studyUid: string): Promise<number> {
-  let n = 0;
-  for (const sr of await studySeries(paths, studyUid))
-    n += (await fs.readdir(paths.rawSeriesDir(studyUid, sr)).catch(() => [])).length;
-  return n;
-}
-
 /**
  * Start the transfer requests created in REDCap (`transfers` rows with a project and no transfer_date).
  * A request already running, or already run for the images on disk, is not started again; invalid ones
@@ -217,13 +211,13 @@ export async function pullTransferRequests(
   ).filter((r) => r.redcap_repeat_instrument === "transfers");
   const out: PulledRequest[] = [];
   for (const r of rows) {
-    const studyInstanceUid = s(r.study_instance_uid);
+    const studyInstanceUid = cellText(r.study_instance_uid);
     const instance = instanceOf(r);
-    const event = s(r.transfer_event_name);
+    const event = cellText(r.transfer_event_name);
     const req: TransferRequest = {
       studyInstanceUid,
-      project: s(r.transfer_project_name),
-      participant: s(r.transfer_name),
+      project: cellText(r.transfer_project_name),
+      participant: cellText(r.transfer_name),
       ...(event ? { event } : {}),
       requestedBy: "redcap",
     };
@@ -251,7 +245,7 @@ export async function pullTransferRequests(
       continue;
     }
     await deps.redis.set(requestInstanceKey(prefix, id), String(instance));
-    const files = await filesOnDisk(deps.paths, studyInstanceUid);
+    const files = await studyFileCount(deps.paths, studyInstanceUid);
     if (files === 0) {
       out.push({ studyInstanceUid, instance, status: "not-on-disk", requestId: id });
       continue;
@@ -297,7 +291,7 @@ export async function writeParticipantImaging(
     fields: ["record_id", "img_study_instance_uid"],
   });
   const imaging = existing.filter((r) => r.redcap_repeat_instrument === "imaging");
-  if (imaging.some((r) => s(r.img_study_instance_uid) === t.pseudoStudyInstanceUid)) return false;
+  if (imaging.some((r) => cellText(r.img_study_instance_uid) === t.pseudoStudyInstanceUid)) return false;
   const event = "event_1_arm_1";
   const rows: RedcapImportRow[] = [
     {

@@ -9,7 +9,7 @@ import { startScheduler } from "../schedules/scheduler.js";
 import { startWeb } from "../web/server.js";
 import { ensureRedis, type RedisHandle } from "./local-redis.js";
 import { startWorkersThread } from "./workers-host.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "./workers.js";
+import { startWorkers, type WorkersHandle } from "./workers.js";
 
 export interface RoleSelection {
   receiver?: boolean;
@@ -124,5 +124,3 @@ async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverH
     };
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
-
-export { PROCESSED_QUEUES };

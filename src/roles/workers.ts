@@ -6,13 +6,15 @@ import { withLogContext, type Logger } from "../log.js";
 import { JobMetrics } from "../metrics/jobs.js";
 import { SitePaths } from "../paths.js";
 import { SeriesWriter } from "../ingest/series-writer.js";
-import { STAGES, type StageContext } from "../processors/index.js";
+import { STAGES, WORKER_QUEUES, concurrencyOf, type StageContext } from "../processors/index.js";
 import { upsertSchedules } from "../schedules/index.js";
 import { createRedis } from "../queues/connection.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
-import { ConfigRefresher } from "../redcap/tables.js";
+import { ConfigRefresher } from "../redcap/config-merge.js";
 import { StudyRegistry } from "../registry/studies.js";
 import { TransferRegistry } from "../registry/transfers.js";
+import { idsOf } from "../quarantine/record.js";
+import { QuarantineStore } from "../quarantine/store.js";
 import { DeidPool } from "../transfer/deid-pool.js";
 
 export const DEFAULT_RULES_FILE = fileURLToPath(new URL("../../rules/classifyRules.json", import.meta.url));
@@ -31,36 +33,14 @@ export interface WorkersHandle {
   close(): Promise<void>;
 }
 
-/** Queues that have a processor in this release. */
-export const PROCESSED_QUEUES: QueueName[] = [
-  QUEUES.ingest,
-  QUEUES.arrival,
-  QUEUES.studyArrived,
-  QUEUES.transfer,
-  QUEUES.deidentify,
-  QUEUES.send,
-  QUEUES.analysis,
-  QUEUES.export,
-  QUEUES.sftp,
-  QUEUES.inventory,
-  QUEUES.reclassify,
-  QUEUES.scannerPull,
-  QUEUES.automation,
-  QUEUES.cleanup,
-  QUEUES.wsi,
-];
-
 export async function startWorkers(
   cfg: FionaConfig,
   log: Logger,
-  only: QueueName[] = PROCESSED_QUEUES,
+  only: QueueName[] = WORKER_QUEUES,
 ): Promise<WorkersHandle> {
   const unknown = only.filter((q) => !ALL_QUEUES.includes(q));
   if (unknown.length) throw new Error(`unknown queue(s): ${unknown.join(", ")}`);
-  // With REDCap configured, the workers of the pipeline also run the REDCap stages.
   const redcapCfg = cfg.redcap;
-  if (redcapCfg && (only.includes(QUEUES.studyArrived) || only.includes(QUEUES.transfer)))
-    only = [...new Set([...only, QUEUES.redcapPush, QUEUES.redcapSync])];
   const connection = createRedis(cfg.redis.url, "worker");
   connection.on("error", (e) => log.warn({ err: e.message }, "redis connection error"));
   const prefix = cfg.redis.prefix;
@@ -82,6 +62,7 @@ export async function startWorkers(
   const seriesWriter = new SeriesWriter(paths, connection, prefix, (): CompiledRules => rules.current());
 
   const transfers = new TransferRegistry(connection, prefix);
+  const quarantine = new QuarantineStore(connection, prefix, log);
   const flow = new FlowProducer({ connection, prefix });
   const pool = only.includes(QUEUES.deidentify) ? new DeidPool(log, cfg.transfer.deidThreads) : undefined;
   const redcapQueues = redcapCfg
@@ -142,6 +123,7 @@ export async function startWorkers(
     analysisQueue,
     automationQueue,
     transfers,
+    quarantine,
     flow,
     ...(pool ? { pool } : {}),
     ...(redcapQueues ? { redcapQueues } : {}),
@@ -155,7 +137,7 @@ export async function startWorkers(
   const jobMetrics = new JobMetrics(connection, prefix);
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
   for (const queue of only) {
-    const binding = STAGES[queue](context);
+    const binding = STAGES[queue].bind(context);
     if ("off" in binding) {
       // REDCap not configured is a choice; any other reason here is worth a look.
       const level = binding.off === "REDCap not configured" ? "info" : "warn";
@@ -168,12 +150,24 @@ export async function startWorkers(
     const worker = new Worker(queue, fn, {
       connection,
       prefix,
-      concurrency: binding.concurrency,
+      concurrency: concurrencyOf(cfg, queue),
       ...(binding.limiter ? { limiter: binding.limiter } : {}),
     });
-    worker.on("failed", (job, err) =>
-      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed"),
-    );
+    worker.on("failed", (job, err) => {
+      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed");
+      // finishedOn is set once BullMQ has given up on the job (no attempts left, or unrecoverable).
+      if (job?.finishedOn)
+        void quarantine
+          .add({
+            stage: queue,
+            reason: err.message,
+            ids: idsOf(job.data),
+            job: { id: job.id ?? "", name: job.name, data: job.data },
+          })
+          .catch((e: Error) =>
+            log.error({ queue, jobId: job.id, err: e.message }, "quarantine write failed"),
+          );
+    });
     worker.on("error", (err) => log.error({ queue, err: err.message }, "worker error"));
     jobMetrics.attach(worker, queue);
     workers.push({ queue, worker });

@@ -5,6 +5,7 @@
  * status is an answer (see {@link MoveResult}).
  */
 import dimse from "dcmjs-dimse";
+import { peerLabel } from "../dimse/connect.js";
 import { clientOptions, type FindDestination } from "../dimse/find.js";
 import { routeLibraryLogging } from "../dimse/library-log.js";
 
@@ -58,7 +59,7 @@ export function cMoveSeries(
   opts: MoveOptions,
 ): Promise<MoveResult> {
   routeLibraryLogging();
-  const label = `${dest.calledAe}@${dest.host}:${dest.port}`;
+  const label = peerLabel(dest);
   const request = CMoveRequest.createSeriesMoveRequest(destinationAe, studyInstanceUid, seriesInstanceUid);
   return new Promise<MoveResult>((resolve, reject) => {
     let final: MoveResult | undefined;

@@ -32,6 +32,7 @@ export function siteSecret(cfg: FionaConfig): string {
 }
 
 export interface SendResult {
+  seriesInstanceUid: string;
   sent: number;
   /** Already accepted by the destination in an earlier attempt or run. */
   skipped: number;
@@ -42,12 +43,19 @@ export interface SendResult {
   dropped: number;
   warnings: number;
   pseudoStudyInstanceUid?: string;
+  /** Why de-identification refused files of this series (the first reason). */
+  refusedReason?: string;
   error?: string;
 }
 
-/** Where a project's studies go, as the sender takes it (the project's destination, else researchPacs). */
+/** Where a project's studies go: its own destination, else researchPacs; undefined when neither is set. */
+export function projectDestination(cfg: FionaConfig, project: ProjectConfig): Destination | undefined {
+  return project.destination ?? cfg.researchPacs;
+}
+
+/** A project's destination as the sender takes it. */
 export function storeDestinationFor(cfg: FionaConfig, project: string, logger: Logger): StoreDestination {
-  const dest: Destination | undefined = projectOf(cfg, project).destination ?? cfg.researchPacs;
+  const dest = projectDestination(cfg, projectOf(cfg, project));
   if (!dest)
     throw new UnrecoverableError(`project ${project} has no destination and no researchPacs is configured`);
   return { ...scuDestination(dest, cfg.aeTitle), timeoutMs: cfg.transfer.timeoutMs, logger };

@@ -1,7 +1,6 @@
-import { promises as fs } from "node:fs";
 import type { FlowJob, FlowProducer } from "bullmq";
 import type { FionaConfig } from "../config/schema.js";
-import { isPathSafeUid } from "../dicom/uid.js";
+import { studyFileCount, studySeries } from "../ingest/study-files.js";
 import type { SitePaths } from "../paths.js";
 import {
   DEFAULT_JOB_OPTIONS,
@@ -26,14 +25,8 @@ export interface StartedTransfer {
   series: number;
 }
 
-/** Series of a study on disk (raw/<Study>/<Series>/). */
-export async function studySeries(paths: SitePaths, studyUid: string): Promise<string[]> {
-  const entries = await fs.readdir(paths.rawStudyDir(studyUid), { withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isDirectory() && isPathSafeUid(e.name))
-    .map((e) => e.name)
-    .sort();
-}
+// src/web/api imports studySeries from here.
+export { studySeries };
 
 /**
  * Start one run of a transfer request as a BullMQ flow: for every series a deidentify job feeding a
@@ -45,14 +38,8 @@ export async function startTransfer(deps: TransferDeps, r: TransferRequest): Pro
   const series = await studySeries(deps.paths, r.studyInstanceUid);
   if (series.length === 0) throw new InvalidRequestError("no images of this study are on disk");
   const id = requestId(r);
-  const counts = await Promise.all(
-    series.map(async (s) => (await fs.readdir(deps.paths.rawSeriesDir(r.studyInstanceUid, s))).length),
-  );
-  const run = await deps.transfers.startRun(
-    id,
-    r,
-    counts.reduce((a, b) => a + b, 0),
-  );
+  const files = await studyFileCount(deps.paths, r.studyInstanceUid, series);
+  const run = await deps.transfers.startRun(id, r, files);
   const base = runJob(r, id, run);
   const children: FlowJob[] = series.map((seriesInstanceUid) => {
     const data: SeriesTransferJob = { ...base, seriesInstanceUid };

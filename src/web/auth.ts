@@ -1,25 +1,16 @@
+/**
+ * HTTP basic auth: parsing `Authorization: Basic`, the one checker that verifies a header once per
+ * TTL (the user directory's serves the API and the dashboard alike), and the middleware that guards
+ * the dashboard, /metrics and /api/status with the web.basicAuth account.
+ */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { FionaConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { verifyPasswordAsync } from "./password.js";
+import type { PasswordCheck, WebUser } from "./users.js";
 
 export type BasicAuthConfig = NonNullable<FionaConfig["web"]["basicAuth"]>;
-
-export interface BasicAuthOptions {
-  logger?: Logger;
-  /** How long a verified Authorization header is accepted without running scrypt again. */
-  cacheTtlMs?: number;
-  /** Upper bound on cached headers; the oldest go first. */
-  cacheMaxEntries?: number;
-  /**
-   * Distinct verifications allowed to run at once. scrypt runs on the libuv thread pool, which the
-   * receiver's file writes share, so a flood of wrong passwords must not occupy it; requests beyond
-   * this answer 429.
-   */
-  maxConcurrentVerifications?: number;
-  realm?: string;
-}
 
 export const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
 const MAX_HEADER_LENGTH = 4096;
@@ -40,52 +31,131 @@ export function parseBasicAuth(header: string | undefined): { user: string; pass
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** Checks a user name and password (scrypt); `address` is the client's, for throttling. */
+export type VerifyPassword = (user: string, password: string, address?: string) => Promise<PasswordCheck>;
+
+export interface BasicAuthCheckerOptions {
+  /** How long a verified Authorization header is accepted without running scrypt again. */
+  ttlMs?: number;
+  /** Upper bound on cached headers; the oldest go first. */
+  maxEntries?: number;
+  /** Distinct headers verified at once; a further new one is "busy". Default: no bound of its own. */
+  maxConcurrent?: number;
+  now?: () => number;
+}
+
 /**
- * HTTP basic auth against web.basicAuth. Without a configured user it lets every request through.
- * Credentials are never logged; verified headers are cached for cacheTtlMs under an HMAC of the
- * header with a per-process random key (the raw header is never kept), and concurrent requests
- * carrying the same new header share one scrypt run.
+ * Verifies Authorization headers with `verify`. Verified headers are cached for ttlMs under an HMAC
+ * of the header with a per-process random key (the raw header is never kept); concurrent requests
+ * carrying the same new header share one verification; failures are not cached.
+ */
+export class BasicAuthChecker {
+  /** HMAC(header) → user and expiry. Map keeps insertion order, so the first key is the oldest. */
+  private readonly verified = new Map<string, { user: WebUser; expires: number }>();
+  private readonly inFlight = new Map<string, Promise<PasswordCheck>>();
+  private readonly cacheKey = randomBytes(32);
+  private readonly ttl: number;
+  private readonly maxEntries: number;
+  private readonly maxConcurrent: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly verify: VerifyPassword,
+    opts: BasicAuthCheckerOptions = {},
+  ) {
+    this.ttl = opts.ttlMs ?? DEFAULT_AUTH_CACHE_TTL_MS;
+    this.maxEntries = opts.maxEntries ?? 256;
+    this.maxConcurrent = opts.maxConcurrent ?? Infinity;
+    this.now = opts.now ?? Date.now;
+  }
+
+  check(header: string, address?: string): Promise<PasswordCheck> {
+    const key = createHmac("sha256", this.cacheKey).update(header).digest("base64");
+    const hit = this.verified.get(key);
+    if (hit) {
+      if (hit.expires > this.now()) return Promise.resolve({ ok: true, user: hit.user });
+      this.verified.delete(key);
+    }
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      if (this.inFlight.size >= this.maxConcurrent) return Promise.resolve({ ok: false, reason: "busy" });
+      pending = this.verifyHeader(header, address)
+        .then((r) => {
+          if (r.ok) this.remember(key, r.user);
+          return r;
+        })
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async verifyHeader(header: string, address: string | undefined): Promise<PasswordCheck> {
+    const creds = parseBasicAuth(header);
+    return creds ? this.verify(creds.user, creds.password, address) : { ok: false, reason: "invalid" };
+  }
+
+  private remember(key: string, user: WebUser): void {
+    this.verified.set(key, { user, expires: this.now() + this.ttl });
+    while (this.verified.size > this.maxEntries) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest === undefined) break;
+      this.verified.delete(oldest);
+    }
+  }
+}
+
+/** web.basicAuth as the only account, for a middleware without a user directory. */
+function basicAuthAccount({ user, passwordHash }: BasicAuthConfig): VerifyPassword {
+  const userDigest = sha256(user);
+  const account: WebUser = { name: user, admin: true, projects: [] };
+  return async (name, password) => {
+    // Both comparisons always run, so timing says nothing about which part was wrong.
+    const userOk = timingSafeEqual(sha256(name), userDigest);
+    const passwordOk = await verifyPasswordAsync(password, passwordHash);
+    return userOk && passwordOk ? { ok: true, user: account } : { ok: false, reason: "invalid" };
+  };
+}
+
+export interface BasicAuthOptions {
+  logger?: Logger;
+  /**
+   * The checker to share (the user directory's, so one verified header serves the API and the
+   * dashboard). Without one the middleware makes its own for web.basicAuth, from the options below.
+   */
+  checker?: BasicAuthChecker;
+  cacheTtlMs?: number;
+  cacheMaxEntries?: number;
+  /**
+   * Distinct verifications allowed to run at once. scrypt runs on the libuv thread pool, which the
+   * receiver's file writes share, so a flood of wrong passwords must not occupy it; requests beyond
+   * this answer 429.
+   */
+  maxConcurrentVerifications?: number;
+  realm?: string;
+}
+
+/**
+ * HTTP basic auth for the web.basicAuth account. Without a configured account it lets every request
+ * through. Credentials are never logged. 401 with a challenge for missing or wrong credentials, 429
+ * while too many verifications run or the name or address is throttled.
  */
 export function basicAuth(config: BasicAuthConfig | undefined, opts: BasicAuthOptions = {}): RequestHandler {
   if (!config) {
     return (_req: Request, _res: Response, next: NextFunction) => next();
   }
-  const { user, passwordHash } = config;
+  const checker =
+    opts.checker ??
+    new BasicAuthChecker(basicAuthAccount(config), {
+      ...(opts.cacheTtlMs !== undefined && { ttlMs: opts.cacheTtlMs }),
+      ...(opts.cacheMaxEntries !== undefined && { maxEntries: opts.cacheMaxEntries }),
+      maxConcurrent: opts.maxConcurrentVerifications ?? 4,
+    });
   const logger = opts.logger;
-  const ttl = opts.cacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS;
-  const maxEntries = opts.cacheMaxEntries ?? 256;
-  const maxConcurrent = opts.maxConcurrentVerifications ?? 4;
   const realm = (opts.realm ?? "FIONA").replace(/["\\]/g, "");
   const challenge = `Basic realm="${realm}", charset="UTF-8"`;
-
-  const cacheKeySecret = randomBytes(32);
-  const userDigest = sha256(user);
-  /** HMAC(header) → expiry (ms since epoch). Map keeps insertion order, so the first key is the oldest. */
-  const verified = new Map<string, number>();
-  const inFlight = new Map<string, Promise<boolean>>();
   let failures = 0;
   let lastFailureLog = 0;
-
-  const keyFor = (header: string) => createHmac("sha256", cacheKeySecret).update(header).digest("base64");
-
-  async function check(header: string): Promise<boolean> {
-    const creds = parseBasicAuth(header);
-    if (!creds) return false;
-    // Both comparisons always run, so timing says nothing about which part was wrong.
-    const userOk = timingSafeEqual(sha256(creds.user), userDigest);
-    const passwordOk = await verifyPasswordAsync(creds.password, passwordHash);
-    return userOk && passwordOk;
-  }
-
-  function remember(key: string) {
-    verified.delete(key);
-    verified.set(key, Date.now() + ttl);
-    while (verified.size > maxEntries) {
-      const oldest = verified.keys().next().value;
-      if (oldest === undefined) break;
-      verified.delete(oldest);
-    }
-  }
 
   function deny(req: Request, res: Response, status: 401 | 429 = 401) {
     if (status === 401) {
@@ -113,32 +183,11 @@ export function basicAuth(config: BasicAuthConfig | undefined, opts: BasicAuthOp
       deny(req, res);
       return;
     }
-    const key = keyFor(header);
-    const expiry = verified.get(key);
-    if (expiry !== undefined) {
-      if (expiry > Date.now()) {
-        next();
-        return;
-      }
-      verified.delete(key);
-    }
-    let pending = inFlight.get(key);
-    if (!pending) {
-      if (inFlight.size >= maxConcurrent) {
-        deny(req, res, 429);
-        return;
-      }
-      pending = check(header).finally(() => inFlight.delete(key));
-      inFlight.set(key, pending);
-    }
-    pending.then(
-      (ok) => {
-        if (ok) {
-          remember(key);
-          next();
-        } else {
-          deny(req, res);
-        }
+    checker.check(header, req.ip).then(
+      (r) => {
+        // A directory's checker also knows web.users accounts; only web.basicAuth's opens these routes.
+        if (r.ok && r.user.name === config.user) next();
+        else deny(req, res, r.ok || r.reason === "invalid" ? 401 : 429);
       },
       (err: unknown) => next(err),
     );

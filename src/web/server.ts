@@ -207,7 +207,7 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     );
   }
 
-  const auth = basicAuth(config.web.basicAuth, { logger });
+  const auth = basicAuth(config.web.basicAuth, { logger, checker: users.basic });
   if (!config.web.basicAuth) {
     logger.warn("web: no web.basicAuth configured; the dashboard and API are open to anyone who can connect");
   }

@@ -1,8 +1,8 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import type { Request } from "express";
 import type { FionaConfig, ProjectConfig } from "../config/schema.js";
-import { parseBasicAuth } from "./auth.js";
+import { BasicAuthChecker } from "./auth.js";
 import { verifyPasswordAsync } from "./password.js";
 
 /**
@@ -56,14 +56,12 @@ export class UserDirectory {
   private readonly maxConcurrent: number;
   private readonly maxFailures: number;
   private readonly windowMs: number;
-  private readonly basicTtl: number;
   private readonly now: () => number;
   private inFlight = 0;
   /** user name or "ip:<address>" → failure timestamps (ms). */
   private readonly failures = new Map<string, number[]>();
-  /** HMAC(Authorization header) → [user name, expiry ms]; the raw header is never kept. */
-  private readonly basicCache = new Map<string, [string, number]>();
-  private readonly cacheKey = randomBytes(32);
+  /** The process's one cache of verified Authorization headers; checkPassword bounds the scrypt runs. */
+  readonly basic: BasicAuthChecker;
 
   constructor(cfg: FionaConfig, opts: UserDirectoryOptions = {}) {
     const web = cfg.web;
@@ -89,8 +87,14 @@ export class UserDirectory {
     this.maxConcurrent = opts.maxConcurrentVerifications ?? 4;
     this.maxFailures = opts.maxFailures ?? 10;
     this.windowMs = opts.throttleWindowMs ?? 15 * 60_000;
-    this.basicTtl = opts.basicCacheTtlMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.basic = new BasicAuthChecker(
+      (name, password, address) => this.checkPassword(name, password, address),
+      {
+        ...(opts.basicCacheTtlMs !== undefined && { ttlMs: opts.basicCacheTtlMs }),
+        now: this.now,
+      },
+    );
   }
 
   get(name: string): WebUser | undefined {
@@ -203,25 +207,7 @@ export class UserDirectory {
   }
 
   /** Check an `Authorization: Basic` header; a verified header is cached (as an HMAC) for a minute. */
-  async checkBasic(header: string, address?: string): Promise<PasswordCheck> {
-    const key = createHmac("sha256", this.cacheKey).update(header).digest("base64");
-    const hit = this.basicCache.get(key);
-    if (hit) {
-      const user = this.users.get(hit[0]);
-      if (hit[1] > this.now() && user) return { ok: true, user };
-      this.basicCache.delete(key);
-    }
-    const creds = parseBasicAuth(header);
-    if (!creds) return { ok: false, reason: "invalid" };
-    const r = await this.checkPassword(creds.user, creds.password, address);
-    if (r.ok) {
-      this.basicCache.set(key, [r.user.name, this.now() + this.basicTtl]);
-      while (this.basicCache.size > 256) {
-        const oldest = this.basicCache.keys().next().value;
-        if (oldest === undefined) break;
-        this.basicCache.delete(oldest);
-      }
-    }
-    return r;
+  checkBasic(header: string, address?: string): Promise<PasswordCheck> {
+    return this.basic.check(header, address);
   }
 }

@@ -6,11 +6,12 @@
  */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { EXPLICIT_VR_LITTLE_ENDIAN } from "../dicom/transfer-syntax.js";
 import { isValidUid } from "../dicom/uid.js";
 import type { ConvertOptions, ConvertResult, ConvertedInstance, SlideDataset } from "./convert.js";
 import { blankJpeg } from "./blank-jpeg.js";
 import { COMPRESSION, decodeNative, nativeUnsupported } from "./decode.js";
-import { EXPLICIT_VR_LITTLE_ENDIAN, writeInstance, type FrameSource } from "./dicom-writer.js";
+import { writeInstance, type FrameSource } from "./dicom-writer.js";
 import { WsiInputError } from "./errors.js";
 import { j2kPassThrough, readJ2k } from "./jpeg2000.js";
 import { joinStrips, mergedLength, mergedPieces, passThroughSyntax, readSof, tilePrefix } from "./jpeg.js";

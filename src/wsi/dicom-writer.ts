@@ -20,8 +20,6 @@ import {
 import { WsiInputError } from "./errors.js";
 import { WSM_SOP_CLASS_UID } from "./wsm-dataset.js";
 
-export const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1";
-
 /** The frames of one instance. */
 export interface FrameSource {
   count: number;

@@ -3,6 +3,7 @@
  * each abbreviated tile, and for RGB-coded tiles add an Adobe APP14 (transform 0) so decoders that only
  * see the bytes do not convert from YCbCr. Never a JFIF APP0: libjpeg-turbo lets it override APP14.
  */
+import { JPEG_BASELINE, JPEG_EXTENDED } from "../dicom/transfer-syntax.js";
 import { WsiInputError } from "./errors.js";
 
 const SOI = 0xd8;
@@ -92,8 +93,8 @@ export function readSof(stream: Buffer, where: string): JpegFrameInfo {
 /** Transfer syntax for passing a level's JPEG tiles through, or undefined when they must be re-encoded. */
 export function passThroughSyntax(sof: JpegFrameInfo): string | undefined {
   if (sof.precision !== 8 || sof.components.length !== 3) return undefined;
-  if (sof.process === 0) return "1.2.840.10008.1.2.4.50";
-  if (sof.process === 1) return "1.2.840.10008.1.2.4.51";
+  if (sof.process === 0) return JPEG_BASELINE;
+  if (sof.process === 1) return JPEG_EXTENDED;
   return undefined;
 }
 

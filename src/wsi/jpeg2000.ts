@@ -4,6 +4,7 @@
  * tags, says whether the colour transform is inside it (COD MCT) and whether the wavelet is reversible,
  * which decides the transfer syntax and the photometric interpretation.
  */
+import { JPEG_2000, JPEG_2000_LOSSLESS } from "../dicom/transfer-syntax.js";
 import { WsiInputError } from "./errors.js";
 
 export interface J2kInfo {
@@ -55,7 +56,7 @@ export function j2kPassThrough(
 ): { transferSyntaxUid: string; photometric: "RGB" | "YBR_ICT" | "YBR_RCT" } | { unsupported: string } {
   if (info.components !== 3 || info.precision !== 8)
     return { unsupported: `${info.components} components of ${info.precision} bits` };
-  const transferSyntaxUid = info.reversible ? "1.2.840.10008.1.2.4.90" : "1.2.840.10008.1.2.4.91";
+  const transferSyntaxUid = info.reversible ? JPEG_2000_LOSSLESS : JPEG_2000;
   if (info.mct) return { transferSyntaxUid, photometric: info.reversible ? "YBR_RCT" : "YBR_ICT" };
   if (tiffPhotometric === 2) return { transferSyntaxUid, photometric: "RGB" };
   return { unsupported: "YCbCr converted outside the codestream" };

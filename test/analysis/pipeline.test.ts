@@ -15,7 +15,10 @@ import {
 import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { SitePaths } from "../../src/paths.js";
+import { actOnQuarantined } from "../../src/quarantine/actions.js";
+import { QuarantineStore } from "../../src/quarantine/store.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
+import { AuditLog } from "../../src/registry/audit.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startTransfer } from "../../src/transfer/start.js";
@@ -223,7 +226,40 @@ describe("analysis jobs with the process runtime", () => {
       /output rejected, nothing sent .*StudyInstanceUID 1\.2\.3\.4\.5\.6\.7 is not the StudyInstanceUID of the input/,
     );
     expect((await orthancSeries()).length).toBe(before);
-  }, 60_000);
+
+    // The rejection is kept in the analysis stage's quarantine, and a retry runs the job again.
+    const store = new QuarantineStore(redis, cfg.redis.prefix);
+    const record = await waitFor(
+      async () => (await store.list({ stage: "analysis" })).find((r) => r.job?.id === job.id),
+      "the analysis quarantine record",
+    );
+    expect(record.ids).toMatchObject({ studyInstanceUid: study.studyInstanceUid, project: "PROJ" });
+    expect(record.reason).toMatch(/output rejected, nothing sent/);
+    const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
+    const deps = {
+      cfg,
+      paths: new SitePaths(cfg.dataDir),
+      flow,
+      transfers: new TransferRegistry(redis, cfg.redis.prefix),
+      connection: redis,
+      store,
+      audit: new AuditLog(redis, cfg.redis.prefix),
+    };
+    expect(await actOnQuarantined(deps, "retry", record.id, { user: "test", via: "cli" })).toEqual({
+      kind: "job",
+      queue: "analysis",
+      jobId: job.id,
+    });
+    // Rejected again: the same job fails again and is quarantined anew.
+    const again = await waitFor(
+      async () =>
+        (await store.list({ stage: "analysis" })).find((r) => r.job?.id === job.id && r.id === record.id),
+      "the retried job back in quarantine",
+      60_000,
+    );
+    expect(again.reason).toBe(record.reason);
+    await flow.close();
+  }, 120_000);
 
   it("rejects output that reuses input SOPInstanceUIDs", async () => {
     const job = await settled(await run("reuse"));

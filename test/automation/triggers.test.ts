@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
-import { PROCESSED_QUEUES, startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { cleanup, freePort, testConfig, waitFor } from "../support/env.js";
 import { generateStudy } from "../support/generate.js";
 import { receiveLocally } from "../support/pipeline.js";
@@ -76,7 +77,7 @@ beforeAll(async () => {
     },
   });
   redis = new Redis(cfg.redis.url);
-  workers = await startWorkers(cfg, createLogger("silent"), PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, createLogger("silent"), WORKER_QUEUES);
   await receiveLocally(cfg, redis, study, () => true, "ROUTER1");
 }, 30_000);
 

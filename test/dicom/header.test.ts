@@ -5,13 +5,8 @@ import path from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { entryForKeyword, privateVr } from "../../src/dicom/dictionary.js";
-import {
-  DicomParseError,
-  isPart10,
-  readHeader,
-  readHeaderFile,
-  type DicomHeader,
-} from "../../src/dicom/header.js";
+import { DicomParseError, readHeader, readHeaderFile, type DicomHeader } from "../../src/dicom/header.js";
+import { isPart10 } from "../../src/dicom/part10.js";
 
 type Elements = Record<string, { vr: string; Value?: unknown[] }>;
 interface Dcmjs {

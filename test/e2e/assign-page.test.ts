@@ -16,7 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { startReceiver, type ReceiverHandle } from "../../src/receiver/index.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { hashPassword } from "../../src/web/password.js";
 import { startWeb, type WebHandle } from "../../src/web/server.js";
 import { cleanup, freePort, testConfig, waitFor } from "../support/env.js";
@@ -182,7 +183,7 @@ describe.skipIf(!haveChromium)("Assign page in Chromium", () => {
         ],
       },
     });
-    workers = await startWorkers(cfg, log, PROCESSED_QUEUES);
+    workers = await startWorkers(cfg, log, WORKER_QUEUES);
     receiver = await startReceiver(cfg, { port: 0, host: "127.0.0.1", log });
     web = await startWeb({ config: cfg, port: 0, host: "127.0.0.1", logger: log });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });

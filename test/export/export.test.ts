@@ -20,7 +20,8 @@ import { createLogger } from "../../src/log.js";
 import { SitePaths } from "../../src/paths.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { clearExports } from "../../src/schedules/clear-exports.js";
 import { startTransfer } from "../../src/transfer/start.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
@@ -96,7 +97,7 @@ beforeAll(async () => {
     ],
   });
   redis = new Redis(cfg.redis.url);
-  workers = await startWorkers(cfg, log, PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, log, WORKER_QUEUES);
   flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
   store = new ExportStore(cfg);
   study = generateStudy({

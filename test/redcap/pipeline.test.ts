@@ -9,7 +9,8 @@ import { SitePaths } from "../../src/paths.js";
 import { RedcapClient } from "../../src/redcap/client.js";
 import { sha256hex } from "../../src/redcap/sync.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startTransfer } from "../../src/transfer/start.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
@@ -61,7 +62,7 @@ beforeAll(async () => {
     },
   });
   redis = new Redis(cfg.redis.url);
-  workers = await startWorkers(cfg, logs.log, PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, logs.log, WORKER_QUEUES);
 });
 
 afterAll(async () => {

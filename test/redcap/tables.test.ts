@@ -9,7 +9,8 @@ import { QUEUES, createQueue, type IngestJob } from "../../src/queues/index.js";
 import { RedcapClient } from "../../src/redcap/client.js";
 import { CouplingRegistry } from "../../src/registry/coupling.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
 import { startStorescp, type Storescp } from "../support/peers.js";
@@ -135,7 +136,7 @@ beforeAll(async () => {
   fileProj = cfg.projects[0]!;
   redis = new Redis(cfg.redis.url);
   transfers = new TransferRegistry(redis, cfg.redis.prefix);
-  workers = await startWorkers(cfg, logs.log, PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, logs.log, WORKER_QUEUES);
 });
 
 afterAll(async () => {

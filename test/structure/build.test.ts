@@ -72,13 +72,3 @@ describe("the build", () => {
     }
   });
 });
-
-describe("the stages", () => {
-  it("do not import each other: what several stages use lives in its domain folder", () => {
-    const dir = path.join(ROOT, "src", "processors");
-    const offenders = readdirSync(dir)
-      .filter((f) => f.endsWith(".ts") && f !== "index.ts") // index.ts binds the stages to their queues
-      .filter((f) => /from\s+["']\.\/[^"']+["']/.test(readFileSync(path.join(dir, f), "utf8")));
-    expect(offenders).toEqual([]);
-  });
-});

@@ -1,19 +1,76 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROLE_OF, STAGES, type Role } from "../../src/processors/index.js";
-import { ALL_QUEUES } from "../../src/queues/index.js";
+import { readdirSync } from "node:fs";
+import { configSchema } from "../../src/config/schema.js";
+import { ROLE_OF, STAGES, concurrencyOf, type Role } from "../../src/processors/index.js";
+import { ALL_QUEUES, type QueueName } from "../../src/queues/index.js";
+
+const PROCESSORS = path.resolve(import.meta.dirname, "../../src/processors");
+/** The stage files: every processor but the job table and the contract's type. */
+const stageFiles = () => readdirSync(PROCESSORS).filter((f) => f !== "index.ts" && f !== "stage.ts");
+/** send.ts -> sendProcessor, study-arrived.ts -> studyArrivedProcessor. */
+const factoryName = (file: string) =>
+  `${file.slice(0, -3).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())}Processor`;
 
 const README = readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8");
 
 describe("the README's queue table", () => {
+  const section = README.slice(
+    README.indexOf("## Queues"),
+    README.indexOf("\n## ", README.indexOf("## Queues") + 1),
+  );
+  const rows = [...section.matchAll(/^\| `([a-z-]+)` \| ([a-z-]+) \| ([^|]+) \|/gm)].map((m) => ({
+    queue: m[1] as QueueName,
+    role: m[2],
+    concurrency: m[3]!.trim(),
+  }));
+
   it("lists every queue once, and no queue that does not exist", () => {
-    const section = README.slice(
-      README.indexOf("## Queues"),
-      README.indexOf("\n## ", README.indexOf("## Queues") + 1),
-    );
-    const rows = [...section.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
-    expect([...rows].sort()).toEqual([...ALL_QUEUES].sort());
+    expect(rows.map((r) => r.queue).sort()).toEqual([...ALL_QUEUES].sort());
+  });
+
+  it("gives each queue the role and the concurrency (key and default) of the job table", () => {
+    const defaults = configSchema.parse({});
+    for (const { queue, role, concurrency } of rows) {
+      const c = STAGES[queue].concurrency;
+      expect(role, queue).toBe(STAGES[queue].role);
+      expect(concurrency, queue).toBe(
+        "fixed" in c ? `1 (${c.why})` : `\`${c.key}\` (${concurrencyOf(defaults, queue)})`,
+      );
+    }
+  });
+});
+
+describe("the job table", () => {
+  it("reads each queue's concurrency from its configuration key", () => {
+    const cfg = configSchema.parse({ concurrency: { send: 9 }, ingest: { concurrency: 7 } });
+    expect(concurrencyOf(cfg, "send")).toBe(9);
+    expect(concurrencyOf(cfg, "ingest")).toBe(7);
+    expect(concurrencyOf(cfg, "cleanup")).toBe(1);
+  });
+
+  it("binds each processor to exactly one queue", () => {
+    const index = readFileSync(path.join(PROCESSORS, "index.ts"), "utf8");
+    for (const file of stageFiles()) {
+      const factory = factoryName(file);
+      expect(index.match(new RegExp(`\\b${factory}\\(`, "g"))?.length ?? 0, factory).toBe(
+        file === "heartbeat.ts" ? 0 : 1,
+      );
+    }
+  });
+});
+
+describe("the stage contract", () => {
+  it("each processor file exports one stage factory and imports no other processor", async () => {
+    for (const file of stageFiles()) {
+      const mod = (await import(path.join(PROCESSORS, file))) as Record<string, unknown>;
+      expect(Object.keys(mod), file).toEqual([factoryName(file)]);
+      expect(typeof mod[factoryName(file)], file).toBe("function");
+      const source = readFileSync(path.join(PROCESSORS, file), "utf8");
+      const siblings = [...source.matchAll(/from "\.\/([^"]+)"/g)].map((m) => m[1]);
+      expect(siblings, file).toEqual(siblings.length ? ["stage.js"] : []);
+    }
   });
 });
 

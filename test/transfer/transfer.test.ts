@@ -9,7 +9,8 @@ import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { SitePaths } from "../../src/paths.js";
 import { TransferRegistry, type TransferRecord } from "../../src/registry/transfers.js";
-import { startWorkers, PROCESSED_QUEUES, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startTransfer } from "../../src/transfer/start.js";
 import { cleanup, freePort, testConfig, waitFor } from "../support/env.js";
 import { generateStudy, PRIVATE_CREATORS, type GeneratedStudy } from "../support/generate.js";
@@ -94,7 +95,7 @@ beforeAll(async () => {
     ],
   });
   redis = new Redis(cfg.redis.url);
-  workers = await startWorkers(cfg, log, PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, log, WORKER_QUEUES);
   flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
   transfers = new TransferRegistry(redis, cfg.redis.prefix);
 });

@@ -4,7 +4,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/schema.js";
-import { settleUpload } from "../../src/processors/wsi.js";
+import { settleUpload } from "../../src/wsi/settle.js";
 import type { RunResult } from "../../src/registry/transfers.js";
 import { UploadStore } from "../../src/wsi/uploads.js";
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
-import { PROCESSED_QUEUES, startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
+import { WORKER_QUEUES } from "../../src/processors/index.js";
+import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { attachFile, waitForUpload } from "../../src/wsi/cli.js";
 import { uploadStore } from "../../src/wsi/uploads.js";
 import { cleanup, testConfig } from "../support/env.js";
@@ -39,7 +40,7 @@ beforeAll(async () => {
     ],
   });
   redis = new Redis(cfg.redis.url);
-  workers = await startWorkers(cfg, log, PROCESSED_QUEUES);
+  workers = await startWorkers(cfg, log, WORKER_QUEUES);
 });
 
 afterAll(async () => {

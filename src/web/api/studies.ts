@@ -1,221 +1,126 @@
-import { promises as fs } from "node:fs";
-import path from "node:path";
+/** /studies: the quarantine list and one study with its series. */
 import { isPathSafeUid } from "../../dicom/uid.js";
-import type { SitePaths } from "../../paths.js";
-import {
-  matchesStudyFilter,
-  type SeriesEntry,
-  type StudyEntry,
-  type StudyFilter as RegistryStudyFilter,
-  type StudyRegistry,
-} from "../../registry/studies.js";
+import { studyFilterSchema } from "../../registry/studies.js";
 import type { TransferRecord } from "../../registry/transfers.js";
+import type { ApiContext } from "./context.js";
+import { HttpError } from "./http-error.js";
+import { principalOf, type Principal } from "./principal.js";
+import { choice, count, text } from "./query.js";
+import { error, ok } from "./replies.js";
+import type { ApiRoutes } from "./routes.js";
+import { Study, StudyDetail } from "./schemas.js";
+import type { StudyTransferRef } from "./study-views.js";
+import { z } from "./zod.js";
 
-/**
- * The quarantine list as the Assign page shows it: the study registry (no patient data) plus the
- * accession number and, only when web.showPatientIdentity is on, patient name and ID, both read from
- * the series JSON on disk (never from Redis) and cached per study until it changes.
- */
+/** The list's query; the registry's filter schema checks the filter fields (and names them in errors). */
+const listQuery = z
+  .object({
+    q: text("Free text: accession number, descriptions, AE titles, modality, StudyInstanceUID, participant"),
+    from: text("Study date from (YYYYMMDD or YYYY-MM-DD), inclusive"),
+    studyDateFrom: text("Alias of from"),
+    to: text("Study date to, inclusive"),
+    studyDateTo: text("Alias of to"),
+    seenFrom: text("Last image received at or after (ISO date/time or epoch ms)"),
+    seenTo: text("Last image received at or before (a bare date means the end of that day, UTC)"),
+    accession: text("Accession number contains"),
+    description: text("Study or series description contains"),
+    ae: text("Calling or called AE title contains"),
+    aeTitle: text("Alias of ae"),
+    modality: text("One of the study's modalities"),
+    // Checked by the filter schema, which names it in its message.
+    status: text("receiving or arrived").openapi({ enum: ["receiving", "arrived"] }),
+    assigned: choice(["all", "assigned", "unassigned"], "Filter by assignment"),
+    limit: count(500, 5000, "At most this many (default 500)"),
+  })
+  .transform((v, zc) => {
+    const filter = studyFilterSchema.safeParse({
+      studyDateFrom: v.from ?? v.studyDateFrom,
+      studyDateTo: v.to ?? v.studyDateTo,
+      seenFrom: v.seenFrom,
+      seenTo: v.seenTo,
+      accession: v.accession,
+      description: v.description,
+      aeTitle: v.ae ?? v.aeTitle,
+      status: v.status,
+      modality: v.modality,
+    });
+    if (!filter.success) {
+      for (const issue of filter.error.issues) zc.addIssue(issue);
+      return z.NEVER;
+    }
+    return { filter: filter.data, q: v.q, assigned: v.assigned, limit: v.limit };
+  });
 
-export interface StudyTransferRef {
-  requestId: string;
-  project: string;
-  participant: string;
-  event?: string;
-  status: TransferRecord["status"];
+const uidParam = z.object({ studyInstanceUid: z.string().describe("StudyInstanceUID") });
+
+/** Transfers of each study, of the projects `p` may see. */
+function visibleRefs(ctx: ApiContext, p: Principal, list: TransferRecord[]): Map<string, StudyTransferRef[]> {
+  const map = new Map<string, StudyTransferRef[]>();
+  for (const t of list) {
+    if (!ctx.users.canUseProject(p.user, t.project)) continue;
+    const refs = map.get(t.studyInstanceUid) ?? [];
+    refs.push({
+      requestId: t.requestId,
+      project: t.project,
+      participant: t.participant,
+      ...(t.event ? { event: t.event } : {}),
+      status: t.status,
+    });
+    map.set(t.studyInstanceUid, refs);
+  }
+  return map;
 }
 
-export interface StudyView {
-  studyInstanceUid: string;
-  status: StudyEntry["status"];
-  studyDate?: string;
-  studyTime?: string;
-  studyDescription?: string;
-  accessionNumber?: string;
-  patientName?: string;
-  patientId?: string;
-  callingAe?: string;
-  calledAe?: string;
-  modalities: string[];
-  seriesCount: number;
-  fileCount: number;
-  firstSeenAt: string;
-  lastSeenAt: string;
-  arrivedAt?: string;
-  /** Transfers of this study in projects the caller may see. */
-  transfers: StudyTransferRef[];
+export async function studyDetail(ctx: ApiContext, p: Principal, uid: string) {
+  const entry = isPathSafeUid(uid) ? await ctx.studies.get(uid) : undefined;
+  if (!entry) throw new HttpError(404, "unknown study");
+  const refs = visibleRefs(ctx, p, await ctx.transfers.forStudy(uid));
+  return ctx.views.detail(entry, refs.get(uid) ?? []);
 }
 
-export interface StudyDetail extends StudyView {
-  series: SeriesEntry[];
-}
-
-/** The registry's field filters (study date, accession, description, AE title, …) plus the page's own. */
-export interface StudyFilter extends RegistryStudyFilter {
-  /**
-   * Free text: accession number, study and series descriptions, AE titles, modality, StudyInstanceUID,
-   * participants of visible transfers (and patient name/ID when the site shows them).
-   */
-  q?: string;
-  /** "unassigned": no visible transfer; "assigned": at least one. */
-  assigned?: "all" | "assigned" | "unassigned";
-  limit?: number;
-}
-
-interface Identity {
-  accessionNumber?: string;
-  patientName?: string;
-  patientId?: string;
-}
-
-const str = (v: unknown): string | undefined =>
-  typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
-
-/** "PHIMARK^PATIENT" → "PHIMARK, PATIENT"-like display: DICOM PN components joined readably. */
-function personName(v: string | undefined): string | undefined {
-  if (!v) return undefined;
-  const [family = "", given = "", middle = "", prefix = "", suffix = ""] = v.split("=")[0]!.split("^");
-  const rest = [prefix, given, middle, suffix].filter((s) => s.trim() !== "").join(" ");
-  return family && rest ? `${family}, ${rest}` : family || rest || undefined;
-}
-
-function bySeriesNumber(a: StudyEntry["series"][number], b: StudyEntry["series"][number]): number {
-  const na = Number(a.seriesNumber);
-  const nb = Number(b.seriesNumber);
-  if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
-  return (a.seriesDescription ?? "").localeCompare(b.seriesDescription ?? "");
-}
-
-export class StudyViews {
-  private readonly identityCache = new Map<string, { stamp: string; identity: Identity }>();
-
-  constructor(
-    private readonly paths: SitePaths,
-    private readonly studies: StudyRegistry,
-    private readonly showPatientIdentity: boolean,
-  ) {}
-
-  /**
-   * Accession number (from the registry, or else the first series JSON of the study) and, when
-   * enabled, patient name and ID (always from the series JSON on disk).
-   */
-  private async identity(entry: StudyEntry): Promise<Identity> {
-    const registryAccession = str(entry.accessionNumber);
-    if (registryAccession && !this.showPatientIdentity) return { accessionNumber: registryAccession };
-    const stamp = `${entry.lastSeenAt}:${entry.arrivals}`;
-    const cached = this.identityCache.get(entry.studyInstanceUid);
-    if (cached && cached.stamp === stamp) return cached.identity;
-    let identity: Identity = {};
-    try {
-      const dir = this.paths.rawStudyDir(entry.studyInstanceUid);
-      const fromRegistry = entry.series.map((s) => `${s.seriesInstanceUid}.json`);
-      const names = fromRegistry.length
-        ? fromRegistry
-        : (await fs.readdir(dir)).filter((n) => n.endsWith(".json") && isPathSafeUid(n.slice(0, -5))).sort();
-      for (const name of names) {
-        const text = await fs.readFile(path.join(dir, name), "utf8").catch(() => undefined);
-        if (!text) continue;
-        const j = JSON.parse(text) as Record<string, unknown>;
-        const accessionNumber = registryAccession ?? str(j.AccessionNumber);
-        identity = {
-          ...(accessionNumber ? { accessionNumber } : {}),
-          ...(this.showPatientIdentity && str(j.PatientName)
-            ? { patientName: personName(str(j.PatientName)) }
-            : {}),
-          ...(this.showPatientIdentity && str(j.PatientID) ? { patientId: str(j.PatientID) } : {}),
-        };
-        break;
+export function registerStudyRoutes(api: ApiRoutes, ctx: ApiContext): void {
+  api.route(
+    {
+      method: "get",
+      path: "/studies",
+      summary: "The quarantine list, newest first",
+      query: listQuery,
+      invalid: (i) => `invalid filter ${i?.path.join(".") ?? ""}: ${i?.message ?? ""}`,
+      responses: { 200: ok(z.array(Study)), 400: error("Invalid filter") },
+    },
+    async (_req, res, input) => {
+      const p = principalOf(res);
+      const refs = visibleRefs(ctx, p, await ctx.snapshot.all());
+      const { filter, q, assigned, limit } = input.query();
+      let list;
+      try {
+        list = await ctx.views.list(
+          {
+            ...filter,
+            ...(q ? { q } : {}),
+            ...(assigned === "assigned" || assigned === "unassigned" ? { assigned } : {}),
+            limit,
+          },
+          (uid) => refs.get(uid) ?? [],
+        );
+      } catch (e) {
+        if (e instanceof RangeError) throw new HttpError(400, e.message);
+        throw e;
       }
-    } catch {
-      identity = {};
-    }
-    this.identityCache.set(entry.studyInstanceUid, { stamp, identity });
-    if (this.identityCache.size > 20_000) {
-      const oldest = this.identityCache.keys().next().value;
-      if (oldest !== undefined) this.identityCache.delete(oldest);
-    }
-    return identity;
-  }
+      res.json(list);
+    },
+  );
 
-  async view(entry: StudyEntry, transfers: StudyTransferRef[]): Promise<StudyView> {
-    const identity = await this.identity(entry);
-    return {
-      studyInstanceUid: entry.studyInstanceUid,
-      status: entry.status,
-      ...(entry.studyDate ? { studyDate: entry.studyDate } : {}),
-      ...(entry.studyTime ? { studyTime: entry.studyTime } : {}),
-      ...(entry.studyDescription ? { studyDescription: entry.studyDescription } : {}),
-      ...identity,
-      ...(entry.callingAe ? { callingAe: entry.callingAe } : {}),
-      ...(entry.calledAe ? { calledAe: entry.calledAe } : {}),
-      modalities: entry.modalities,
-      seriesCount: entry.series.length,
-      fileCount: entry.series.reduce((n, s) => n + s.numFiles, 0),
-      firstSeenAt: entry.firstSeenAt,
-      lastSeenAt: entry.lastSeenAt,
-      ...(entry.arrivedAt ? { arrivedAt: entry.arrivedAt } : {}),
-      transfers,
-    };
-  }
-
-  async detail(entry: StudyEntry, transfers: StudyTransferRef[]): Promise<StudyDetail> {
-    return {
-      ...(await this.view(entry, transfers)),
-      series: [...entry.series].sort(bySeriesNumber).map((s) => ({
-        seriesInstanceUid: s.seriesInstanceUid,
-        ...(s.seriesNumber ? { seriesNumber: s.seriesNumber } : {}),
-        ...(s.seriesDescription ? { seriesDescription: s.seriesDescription } : {}),
-        ...(s.modality ? { modality: s.modality } : {}),
-        classifyType: s.classifyType,
-        numFiles: s.numFiles,
-      })),
-    };
-  }
-
-  /** The quarantine list, newest activity first, filtered. `transfersOf` gives the visible transfers of a study. */
-  async list(filter: StudyFilter, transfersOf: (uid: string) => StudyTransferRef[]): Promise<StudyView[]> {
-    const limit = Math.max(1, Math.min(filter.limit ?? 500, 5000));
-    const entries = await this.studies.list(Math.max(limit, 10_000));
-    const q = filter.q?.trim().toLowerCase();
-    const fields: RegistryStudyFilter = {
-      ...(filter.studyDateFrom ? { studyDateFrom: filter.studyDateFrom } : {}),
-      ...(filter.studyDateTo ? { studyDateTo: filter.studyDateTo } : {}),
-      ...(filter.seenFrom !== undefined ? { seenFrom: filter.seenFrom } : {}),
-      ...(filter.seenTo !== undefined ? { seenTo: filter.seenTo } : {}),
-      ...(filter.accession ? { accession: filter.accession } : {}),
-      ...(filter.description ? { description: filter.description } : {}),
-      ...(filter.aeTitle ? { aeTitle: filter.aeTitle } : {}),
-      ...(filter.status ? { status: filter.status } : {}),
-      ...(filter.modality ? { modality: filter.modality } : {}),
-    };
-    const out: StudyView[] = [];
-    for (const entry of entries) {
-      if (out.length >= limit) break;
-      if (!matchesStudyFilter(entry, fields)) continue;
-      const transfers = transfersOf(entry.studyInstanceUid);
-      if (filter.assigned === "assigned" && transfers.length === 0) continue;
-      if (filter.assigned === "unassigned" && transfers.length > 0) continue;
-      const v = await this.view(entry, transfers);
-      if (q) {
-        const hay = [
-          v.accessionNumber,
-          v.studyDescription,
-          v.callingAe,
-          v.calledAe,
-          v.studyInstanceUid,
-          ...entry.series.map((s) => s.seriesDescription),
-          v.modalities.join(" "),
-          v.patientName,
-          v.patientId,
-          ...transfers.map((t) => t.participant),
-        ]
-          .filter(Boolean)
-          .join("\n")
-          .toLowerCase();
-        if (!hay.includes(q)) continue;
-      }
-      out.push(v);
-    }
-    return out;
-  }
+  api.route(
+    {
+      method: "get",
+      path: "/studies/:studyInstanceUid",
+      summary: "One study with its series",
+      params: uidParam,
+      responses: { 200: ok(StudyDetail), 404: error("Unknown study") },
+    },
+    async (_req, res, input) => {
+      res.json(await studyDetail(ctx, principalOf(res), input.params().studyInstanceUid));
+    },
+  );
 }

@@ -6,7 +6,7 @@ import { postForFile, request } from "./http.js";
  * @import {
  *   AuditEntry, CouplingResult, ExportLayout, ExportRecord, NoAssignDestination, NoAssignForwardResult,
  *   Participant, ParticipantCheck, Project, Session, StartedTransfer, Study, StudyDetail, Target, Transfer,
- *   TransferPreview,
+ *   TransferPreview, QuarantineRecord,
  * } from "./types.js"
  */
 
@@ -155,6 +155,25 @@ export function noAssignZip(t) {
  */
 export function forwardNoAssign(t, destination) {
   return request("POST", "/api/noassign/forward", { ...t, destination });
+}
+
+/**
+ * @param {string} stage One stage, or "" for all.
+ * @returns {Promise<QuarantineRecord[]>}
+ */
+export async function listFailures(stage) {
+  /** @type {{ failures: QuarantineRecord[] }} */
+  const r = await request("GET", `/api/failures${stage ? `?stage=${enc(stage)}` : ""}`);
+  return r.failures;
+}
+
+/**
+ * @param {string} id
+ * @param {"retry" | "dismiss"} action
+ * @returns {Promise<unknown>}
+ */
+export function actOnFailure(id, action) {
+  return request("POST", `/api/failures/${enc(id)}/${action}`);
 }
 
 /** @returns {Promise<AuditEntry[]>} */

@@ -3,6 +3,7 @@
 // API under /api. The page's Content-Security-Policy allows scripts from this origin only.
 import { wireAssignForm } from "./assign-form.js";
 import { wireAudit } from "./audit.js";
+import { wireFailures } from "./failures.js";
 import { wireConfirm } from "./confirm.js";
 import { wireCoupling } from "./coupling.js";
 import { wireDrawer } from "./drawer.js";
@@ -26,5 +27,6 @@ wireCoupling();
 wireExports();
 wireOutBox();
 wireAudit();
+wireFailures();
 wirePolling();
 void boot();

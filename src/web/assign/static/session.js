@@ -62,6 +62,7 @@ async function startSession(s) {
   $("who-role").textContent = s.admin ? "admin" : "";
   $("sign-out").hidden = s.via === "proxy" || s.via === "open";
   for (const el of all(".col-patient")) el.hidden = !s.showPatientIdentity;
+  $("tab-failures").hidden = !s.admin;
   $("audit-lead").textContent = s.admin
     ? "Every assignment and sign-in: who, when, which study, project, participant and event."
     : "Assignments in your projects: who, when, which study, project, participant and event.";

@@ -3,7 +3,7 @@
 
 /** @import { Session, StudyDetail } from "./types.js" */
 
-/** @typedef {"studies" | "transfers" | "coupling" | "exports" | "audit"} View */
+/** @typedef {"studies" | "transfers" | "coupling" | "exports" | "failures" | "audit"} View */
 
 export const state = {
   /** @type {Session | null} */

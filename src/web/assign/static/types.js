@@ -275,6 +275,21 @@
  */
 
 /**
+ * GET /api/failures: one stage's quarantine record (identifiers only).
+ * @typedef {object} QuarantineRecord
+ * @property {string} id
+ * @property {string} stage
+ * @property {string} reason
+ * @property {{ studyInstanceUid?: string, seriesInstanceUid?: string, sopInstanceUid?: string,
+ *   requestId?: string, run?: number, project?: string, participant?: string, uploadId?: string,
+ *   exportId?: string, subscription?: string, file?: string }} ids
+ * @property {number} [files]
+ * @property {string} firstAt
+ * @property {string} lastAt
+ * @property {number} count
+ */
+
+/**
  * GET /api/audit.
  * @typedef {object} AuditEntry
  * @property {string} id

@@ -3,6 +3,7 @@
 import { loadAudit } from "./audit.js";
 import { all } from "./dom.js";
 import { loadExports } from "./exports.js";
+import { loadFailures } from "./failures.js";
 import { schedule } from "./polling.js";
 import { state } from "./state.js";
 import { loadStudies } from "./studies.js";
@@ -23,6 +24,7 @@ export function setView(view) {
   if (view === "studies") void loadStudies();
   if (view === "audit") void loadAudit();
   if (view === "exports") void loadExports();
+  if (view === "failures") void loadFailures();
   schedule();
 }
 

@@ -1,0 +1,93 @@
+import type { Redis } from "ioredis";
+import { QUEUES, createQueue, jobOptions, type QueueName } from "../queues/index.js";
+import type { TransferRecord } from "../registry/transfers.js";
+import { startTransfer, type TransferDeps } from "../transfer/start.js";
+import type { QuarantineRecord } from "./record.js";
+import type { QuarantineStore } from "./store.js";
+
+export interface RetryDeps extends TransferDeps {
+  connection: Redis;
+  store: QuarantineStore;
+}
+
+export type RetryOutcome =
+  { kind: "transfer"; requestId: string; run: number } | { kind: "job"; queue: QueueName; jobId: string };
+
+/** A retry that cannot be done now (the transfer is running) or at all (nothing to run again). */
+export class RetryRefused extends Error {
+  constructor(
+    message: string,
+    readonly status: 404 | 409,
+  ) {
+    super(message);
+  }
+}
+
+const TRANSFER_STAGES: QueueName[] = [QUEUES.transfer, QUEUES.deidentify, QUEUES.send];
+
+/**
+ * Run a quarantined object through its stage again, then drop its record (a new failure makes a new
+ * one). A transfer's series are re-run as a new run of their request, as the Assign page's Retry does,
+ * so the request's record follows; a slide upload is converted again; any other job runs again
+ * (BullMQ's own retry while the failed job is still kept, else a new job with the same payload).
+ */
+export async function retryQuarantined(deps: RetryDeps, record: QuarantineRecord): Promise<RetryOutcome> {
+  const outcome =
+    record.ids.requestId && TRANSFER_STAGES.includes(record.stage) && !record.ids.uploadId
+      ? await rerunTransfer(deps, record.ids.requestId)
+      : record.job
+        ? await rerunJob(deps, record.stage, record.job)
+        : record.ids.uploadId
+          ? await rerunJob(deps, QUEUES.wsi, { name: QUEUES.wsi, data: { uploadId: record.ids.uploadId } })
+          : undefined;
+  if (!outcome) throw new RetryRefused("nothing to run again for this record; dismiss it instead", 404);
+  await deps.store.remove(record.id);
+  return outcome;
+}
+
+async function rerunTransfer(deps: RetryDeps, requestId: string): Promise<RetryOutcome> {
+  const t = await deps.transfers.get(requestId);
+  if (!t) throw new RetryRefused(`transfer request ${requestId} no longer exists`, 404);
+  if (await runIsAlive(deps, t))
+    throw new RetryRefused("this transfer is running; wait for it to finish before retrying", 409);
+  const started = await startTransfer(deps, {
+    studyInstanceUid: t.studyInstanceUid,
+    project: t.project,
+    participant: t.participant,
+    ...(t.event ? { event: t.event } : {}),
+    requestedBy: t.requestedBy,
+  });
+  return { kind: "transfer", requestId: started.requestId, run: started.run };
+}
+
+/** The latest run's parent job still waits for its series (a crashed run's parent is gone or failed). */
+async function runIsAlive(deps: RetryDeps, t: TransferRecord): Promise<boolean> {
+  if (t.status !== "queued") return false;
+  const queue = createQueue(QUEUES.transfer, deps.connection, deps.cfg.redis.prefix);
+  try {
+    const parent = await queue.getJob(`${t.requestId}-${t.runs}`);
+    if (!parent) return false;
+    return !["completed", "failed", "unknown"].includes(await parent.getState());
+  } finally {
+    await queue.close();
+  }
+}
+
+async function rerunJob(
+  deps: RetryDeps,
+  stage: QueueName,
+  job: { id?: string; name: string; data: unknown },
+): Promise<RetryOutcome> {
+  const queue = createQueue(stage, deps.connection, deps.cfg.redis.prefix);
+  try {
+    const kept = job.id ? await queue.getJob(job.id) : undefined;
+    if (kept && (await kept.getState()) === "failed") {
+      await kept.retry("failed");
+      return { kind: "job", queue: stage, jobId: kept.id ?? "" };
+    }
+    const added = await queue.add(job.name, job.data as never, jobOptions(stage, deps.cfg));
+    return { kind: "job", queue: stage, jobId: added.id ?? "" };
+  } finally {
+    await queue.close();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Who is calling the API: a basic-auth account, a trusted proxy's user, a password session or, on a
+ * site without accounts, anyone. `authenticate` admits every request past it only with a principal
+ * and after the CSRF rules (../csrf.ts).
+ */
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { checkWrite } from "../csrf.js";
+import type { SessionData, SessionManager } from "../session.js";
+import { ANONYMOUS, type UserDirectory, type WebUser } from "../users.js";
+import { HttpError } from "./http-error.js";
+
+export type AuthVia = "password" | "basic" | "proxy" | "open";
+
+export interface Principal {
+  user: WebUser;
+  via: AuthVia;
+  /** The cookie session the request was authenticated with (CSRF tokens are tied to it). */
+  session?: SessionData;
+}
+
+/** Request header by which the page marks background polls: they do not extend the session. */
+export const POLL_HEADER = "x-fiona-poll";
+
+export const principalOf = (res: Response) => res.locals.principal as Principal;
+
+export interface Principals {
+  /** Who is calling, or an HttpError. Does not open sessions. */
+  resolve(req: Request): Promise<Principal>;
+  /** Middleware: sets the principal of the request, or refuses it. */
+  authenticate: RequestHandler;
+  setSession(req: Request, res: Response, s: SessionData): void;
+  secureOf(req: Request): boolean;
+}
+
+export function principals(users: UserDirectory, sessions: SessionManager): Principals {
+  const secureOf = (req: Request) => users.isSecure(req);
+
+  function setSession(req: Request, res: Response, s: SessionData) {
+    res.append("Set-Cookie", sessions.setCookie(s, secureOf(req)));
+  }
+
+  async function resolve(req: Request): Promise<Principal> {
+    const cookieSession = sessions.fromCookieHeader(req.headers.cookie) ?? undefined;
+    if (users.mode === "open") {
+      return {
+        user: ANONYMOUS,
+        via: "open",
+        ...(cookieSession?.via === "open" ? { session: cookieSession } : {}),
+      };
+    }
+    const authz = req.headers.authorization;
+    if (typeof authz === "string" && /^Basic[ \t]/i.test(authz)) {
+      const r = await users.checkBasic(authz, req.socket.remoteAddress);
+      if (r.ok) return { user: r.user, via: "basic" };
+      if (r.reason === "invalid") throw new HttpError(401, "wrong user name or password");
+      throw new HttpError(429, "too many sign-in attempts; wait a few minutes");
+    }
+    const proxyName = users.proxyUserName(req);
+    if (proxyName !== undefined) {
+      const user = users.get(proxyName);
+      if (!user)
+        throw new HttpError(403, `user ${proxyName} has no FIONA account; ask the site administrator`);
+      const session =
+        cookieSession?.via === "proxy" && cookieSession.user === user.name ? cookieSession : undefined;
+      return { user, via: "proxy", ...(session ? { session } : {}) };
+    }
+    if (cookieSession && cookieSession.via === "password") {
+      const user = users.get(cookieSession.user);
+      if (user && user.passwordHash && sessions.fingerprint(user.passwordHash) === cookieSession.fp) {
+        return { user, via: "password", session: cookieSession };
+      }
+    }
+    throw new HttpError(401, "sign in required");
+  }
+
+  async function authenticate(req: Request, res: Response, next: NextFunction) {
+    if (req.path === "/openapi.json") return next();
+    const p = await resolve(req);
+    const check = checkWrite(req, sessions, p.session);
+    if (!check.ok) throw new HttpError(403, check.error);
+    if (p.via === "proxy" && !p.session && req.method !== "GET" && req.method !== "HEAD") {
+      throw new HttpError(403, "missing session: load GET /api/session first (CSRF protection)");
+    }
+    if (p.session && req.headers[POLL_HEADER] === undefined) {
+      const touched = sessions.touch(p.session);
+      if (touched) setSession(req, res, touched);
+    }
+    res.locals.principal = p;
+    next();
+  }
+
+  return { resolve, authenticate, setSession, secureOf };
+}

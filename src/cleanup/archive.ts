@@ -2,7 +2,7 @@
  * Archive cleanup (FIONA's clearOldFiles): while the data disk is fuller than
  * schedules.archiveCleanup.maxDiskPercent, delete whole studies in the order of planArchiveCleanup
  * until it is below the target: archive folder, raw folder, participant links, finished outbox
- * folders and the quarantine-list entry. Disk use is read again after each study.
+ * folders and the incoming-list entry. Disk use is read again after each study.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";

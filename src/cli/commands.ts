@@ -87,7 +87,7 @@ export function registerCommands(program: Command): void {
     .action(async (o: { json?: boolean }) => printStatus(cfg(), !!o.json));
   program
     .command("studies")
-    .description("studies in the quarantine list with their series")
+    .description("studies in the incoming list with their series")
     .option("--json", "machine-readable output")
     .option("--show-phi", "include patient name and ID (read from the series JSON on disk)")
     .action(async (o: { json?: boolean; showPhi?: boolean }) => printStudies(cfg(), !!o.json, !!o.showPhi));
@@ -125,7 +125,7 @@ export function registerCommands(program: Command): void {
     .requiredOption("-s, --participant <id>", "participant pseudonym")
     .option("-e, --event <name>", "event")
     .option("-l, --layout <layout>", "DEFAULT, PURE or NIFTI", "DEFAULT")
-    .option("--noassign", "pseudonymize the quarantine study now, even if it was transferred")
+    .option("--noassign", "pseudonymize the received study now, even if it was transferred")
     .option("--upload <destination>", "then upload it to this exports.sftp destination")
     .action(async (uid: string, o: ExportCliOptions) => exportCli(cfg(), uid, o));
   program

@@ -12,19 +12,26 @@ export class ConfigError extends Error {
 
 type Json = Record<string, unknown>;
 
-/** Original FIONA config.json keys that map onto ours. */
+/** Original FIONA config.json keys (and our own renamed ones) that map onto ours. */
 function mapLegacyKeys(raw: Json): Json {
   const out: Json = { ...raw };
   const legacy: Array<[string, (v: unknown) => void]> = [
     ["DICOMPORT", (v) => (out.dicomPort ??= Number(v))],
     ["DICOMAETITLE", (v) => (out.aeTitle ??= v)],
     ["DATADIR", (v) => (out.dataDir ??= v)],
+    // Earlier releases named the incoming list "quarantine"; the word now means a stage's failures.
+    ["quarantine", (v) => (out.incoming ??= v)],
   ];
   for (const [key, apply] of legacy) {
     if (key in out) {
       apply(out[key]);
       delete out[key];
     }
+  }
+  const schedules = out.schedules as Json | undefined;
+  if (schedules && "quarantineRetention" in schedules) {
+    const { quarantineRetention, ...rest } = schedules;
+    out.schedules = { incomingRetention: quarantineRetention, ...rest };
   }
   return out;
 }

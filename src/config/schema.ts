@@ -322,9 +322,9 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    quarantine: z
+    incoming: z
       .object({
-        /** The quarantine list shows a study for this many days after its last image (data stays on disk). */
+        /** The incoming list shows a study for this many days after its last image (data stays on disk). */
         retentionDays: z.number().positive().max(3650).default(7),
       })
       .strict()

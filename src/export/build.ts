@@ -25,7 +25,7 @@ export interface BuildDeps {
   cfg: FionaConfig;
   paths: SitePaths;
   store: ExportStore;
-  /** Pseudonymizes series for quarantine exports (a DeidPool's run); the main thread by default. */
+  /** Pseudonymizes series for NoAssign exports (a DeidPool's run); the main thread by default. */
   deid?: (task: DeidFilesTask) => Promise<DeidFilesResult>;
   onProgress?: (percent: number) => void | Promise<void>;
   /** Tests: ZIP64 records on a small archive. */

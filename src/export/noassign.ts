@@ -38,7 +38,7 @@ export function noAssignDestination(cfg: FionaConfig, name: string): NoAssignDes
 }
 
 /**
- * NoAssign forward: pseudonymize the quarantine study with the project's profile into a temporary
+ * NoAssign forward: pseudonymize the received study with the project's profile into a temporary
  * folder (under the exports temp folder, removed afterwards) and send it to one configured
  * destination with sendFiles (one association). Nothing reaches the research PACS.
  * Throws ExportError for permanent problems (no images, unknown project or destination) and the
@@ -61,7 +61,7 @@ export async function forwardNoAssign(
     const series = await sourceSeries(
       deps,
       {
-        source: "quarantine",
+        source: "received",
         studyInstanceUid: ask.studyInstanceUid,
         project: ask.project,
         participant: ask.participant,

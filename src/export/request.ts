@@ -13,7 +13,7 @@ export interface ExportAsk {
   event?: string;
   layout: ExportLayout;
   requestedBy: string;
-  /** NoAssign: always pseudonymize the quarantine study now, even if it was transferred. */
+  /** NoAssign: always pseudonymize the received study now, even if it was transferred. */
   noAssign?: boolean;
 }
 
@@ -43,5 +43,5 @@ export async function exportRequest(
     if (rec?.status === "done" && existsSync(path.join(paths.outbox, id)))
       return { ...base, source: "transfer", requestId: id };
   }
-  return { ...base, source: "quarantine" };
+  return { ...base, source: "received" };
 }

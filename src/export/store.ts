@@ -11,7 +11,7 @@ export type ExportStatus = "queued" | "building" | "done" | "failed";
 
 /** What to export. Identifiers only (the participant is a pseudonym), so it may travel as job data. */
 export interface ExportRequest {
-  /** The original StudyInstanceUID (as in raw/ and the quarantine). */
+  /** The original StudyInstanceUID (as in raw/ and the incoming list). */
   studyInstanceUid: string;
   project: string;
   participant: string;
@@ -19,9 +19,9 @@ export interface ExportRequest {
   layout: ExportLayout;
   /**
    * "transfer": the pseudonymized files of that transfer request (outbox/<requestId>/);
-   * "quarantine": the study pseudonymized on the fly with the project's profile (NoAssign).
+   * "received": the study pseudonymized on the fly with the project's profile (NoAssign).
    */
-  source: "transfer" | "quarantine";
+  source: "transfer" | "received";
   requestId?: string;
   requestedBy: string;
 }
@@ -32,7 +32,7 @@ export interface ExportManifest {
   participant: string;
   event: string | null;
   layout: ExportLayout;
-  source: "transfer" | "quarantine";
+  source: "transfer" | "received";
   pseudoStudyInstanceUid: string | null;
   series: number;
   files: { dicom: number; nifti: number; total: number };

@@ -63,7 +63,7 @@ const Export = z
     participant: z.string(),
     event: z.string().nullable().optional(),
     layout: z.enum(LAYOUTS),
-    source: z.enum(["transfer", "quarantine"]).optional(),
+    source: z.enum(["transfer", "received"]).optional(),
     requestedBy: z.string().optional(),
     createdAt: z.string().datetime(),
     updatedAt: z.string().datetime().optional(),
@@ -239,12 +239,12 @@ export function registerExportRoutes(api: ApiRoutes, deps: ExportRouteDeps): voi
     },
   );
 
-  // NoAssign: the quarantine study pseudonymized with the project's profile, as a ZIP download.
+  // NoAssign: the received study pseudonymized with the project's profile, as a ZIP download.
   api.route(
     {
       method: "post",
       path: "/noassign",
-      summary: "NoAssign: pseudonymize a quarantine study with a project's profile and download it as a ZIP",
+      summary: "NoAssign: pseudonymize a received study with a project's profile and download it as a ZIP",
       description:
         "Nothing is sent to the research PACS. The archive (default layout) is also listed in GET /api/exports.",
       body: noAssignBody,
@@ -287,12 +287,12 @@ export function registerExportRoutes(api: ApiRoutes, deps: ExportRouteDeps): voi
     },
   );
 
-  // NoAssign forward: pseudonymize the quarantine study now and send it to a configured DICOM node.
+  // NoAssign forward: pseudonymize the received study now and send it to a configured DICOM node.
   api.route(
     {
       method: "post",
       path: "/noassign/forward",
-      summary: "NoAssign: pseudonymize a quarantine study now and send it to a configured DICOM destination",
+      summary: "NoAssign: pseudonymize a received study now and send it to a configured DICOM destination",
       description:
         "One association to the named destination (never the research PACS); the temporary files are removed afterwards.",
       body: forwardBody,

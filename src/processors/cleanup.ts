@@ -21,9 +21,9 @@ export const cleanupProcessor: Stage<CleanupDeps, CleanupJob, unknown> = (deps) 
       deps.log.info({ jobId: job.id, event: "stale-links", dryRun, ...r }, "stale links cleared");
       return r;
     }
-    case "quarantine-retention": {
+    case "incoming-retention": {
       const r = await pruneRouting(deps);
-      deps.log.info({ jobId: job.id, event: "quarantine-retention", ...r }, "expired list entries removed");
+      deps.log.info({ jobId: job.id, event: "incoming-retention", ...r }, "expired list entries removed");
       return r;
     }
     default:

@@ -280,7 +280,7 @@ export const STAGES: Record<QueueName, StageSpec> = {
         cfg: c.cfg,
         paths: c.paths,
         redis: c.connection,
-        studies: new StudyRegistry(c.connection, c.prefix, { retentionDays: c.cfg.quarantine.retentionDays }),
+        studies: new StudyRegistry(c.connection, c.prefix, { retentionDays: c.cfg.incoming.retentionDays }),
         coupling: new CouplingRegistry(c.connection, c.prefix, { expiryDays: c.cfg.coupling.expiryDays }),
         transfers: c.transfers,
         log: c.log,

@@ -27,7 +27,7 @@ export interface StudyArrivedDeps extends TransferDeps {
   automationQueue?: AutomationSink["queue"];
 }
 
-/** Expired quarantine entries and coupling rows are pruned by arrivals, at most this often per process. */
+/** Expired incoming-list entries and coupling rows are pruned by arrivals, at most this often per process. */
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
 let lastPrune = 0;
 
@@ -53,7 +53,7 @@ function routingDeps(deps: StudyArrivedDeps): Promise<RoutingDeps> {
  * 1. If it was already assigned and now has more images than its latest run saw, run each transfer
  *    request again: late series reach the same project, and instances the destination already has are
  *    not sent again.
- * 2. Evaluate coupling-list rows, routing rules and auto-ID (src/routing/apply.ts) and start the
+ * 2. Evaluate coupling-list rows, routing rules and auto-ID (src/routing/route-study.ts) and start the
  *    transfers they ask for; requests already run for these images are not run again.
  * The job's result holds counts and request ids only.
  */
@@ -86,7 +86,7 @@ async function processStudyArrived(job: Job<StudyArrivedJob>, deps: StudyArrived
     lastPrune = Date.now();
     const pruned = await pruneRouting(routing);
     if (pruned.studies || pruned.couplingRows)
-      deps.log.info(pruned, "expired quarantine entries and coupling rows pruned");
+      deps.log.info(pruned, "expired incoming-list entries and coupling rows pruned");
   }
 
   if (deps.redcapPush)

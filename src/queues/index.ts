@@ -31,7 +31,7 @@ export const QUEUES = {
   sftp: "sftp",
   /** C-ECHO of the receiver by itself (repeatable); processed inside the receiver process. */
   heartbeat: "heartbeat",
-  /** Disk and list housekeeping (repeatable): archive cleanup, stale links, quarantine retention. */
+  /** Disk and list housekeeping (repeatable): archive cleanup, stale links, incoming-list retention. */
   cleanup: "cleanup",
   /** Pull a study from a scanner: C-FIND its series, C-MOVE what is missing to FIONA (MPPS or manual). */
   scannerPull: "scanner-pull",
@@ -140,7 +140,7 @@ export interface HeartbeatJob {
 
 /** Housekeeping; dryRun reports what would be deleted without deleting it. */
 export interface CleanupJob {
-  kind: "archive" | "stale-links" | "quarantine-retention";
+  kind: "archive" | "stale-links" | "incoming-retention";
   dryRun?: boolean;
 }
 

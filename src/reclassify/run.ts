@@ -2,7 +2,7 @@
  * Re-classify one study after a rule change: every series of raw/<Study>/ is classified again from its
  * files and its JSON rewritten (atomically, under the lock ingest takes) when ClassifyType changed. If
  * any series changed, the study's arrival is armed again: the arrival stage records the new series list
- * in the quarantine list and queues study-arrived, which re-evaluates routing (de-duplicated requests),
+ * in the incoming list and queues study-arrived, which re-evaluates routing (de-duplicated requests),
  * pushes the study to REDCap Incoming again and triggers the analysis jobs that select by ClassifyType.
  */
 import type { Redis } from "ioredis";

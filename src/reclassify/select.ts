@@ -1,6 +1,6 @@
 /**
  * Studies for `fiona reclassify --all-since`: every study in raw/ (not only those still in the
- * quarantine list) whose series JSON was last written, i.e. last received an image, on or after the date.
+ * incoming list) whose series JSON was last written, i.e. last received an image, on or after the date.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";

@@ -14,7 +14,7 @@ const COUPLING_HEADER = "AccessionNumber,StudyInstanceUID,ProjectName,subjectid,
 /**
  * CouplingList rows into the coupling registry (source "redcap"): each row is validated alone (invalid
  * ones are logged by record id and skipped); rows not yet stored are uploaded like a CSV upload (and
- * applied to the quarantine list), rows already stored have their expiry refreshed.
+ * applied to the incoming list), rows already stored have their expiry refreshed.
  */
 export async function applyCouplingRows(
   rows: readonly RedcapRow[],

@@ -14,7 +14,7 @@
  * - a routing row becomes rule `redcap:<record_id>`; it replaces a file rule of that name, every other
  *   file rule is kept.
  * - coupling rows go into the coupling registry (source "redcap") as if uploaded: new ones are applied
- *   at once to the studies in the quarantine list, and stay while REDCap lists them (plus expiryDays).
+ *   at once to the studies in the incoming list, and stay while REDCap lists them (plus expiryDays).
  * A site without REDCap (or without these tokens) keeps working from the file.
  * Per-project tokens (project_token) are not pulled: they would end up in Redis.
  */

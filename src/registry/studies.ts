@@ -14,7 +14,7 @@ export interface SeriesEntry {
 }
 
 /**
- * A study in the quarantine list. The accession number is the only identifying value stored (the list
+ * A study in the incoming list. The accession number is the only identifying value stored (the list
  * shows and searches it, coupling lists match it); patient name, ID and birth date never are.
  */
 export interface StudyEntry {
@@ -214,7 +214,7 @@ export class StudyRegistry {
   }
 }
 
-/** Filters of the quarantine list; every given criterion must hold. Text matches are case-insensitive substrings. */
+/** Filters of the incoming list; every given criterion must hold. Text matches are case-insensitive substrings. */
 export interface StudyFilter {
   /** StudyDate from (inclusive), YYYYMMDD or YYYY-MM-DD. Studies without a StudyDate do not match a date range. */
   studyDateFrom?: string;

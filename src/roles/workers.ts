@@ -87,7 +87,7 @@ export async function startWorkers(
     ] as const
   ).map((q) => createQueue(q, connection, prefix) as Queue);
   // With REDCap, cfg.projects / cfg.routing.rules are the file's merged with the tables pulled from
-  // REDCap (src/redcap/tables.ts): refreshed on a timer and at the start of arrival and de-identification jobs.
+  // REDCap (src/redcap/config-merge.ts): refreshed on a timer and at the start of arrival and de-identification jobs.
   const refresher = redcapCfg ? new ConfigRefresher(cfg, connection, log) : undefined;
   const refreshConfig = async () =>
     await refresher

@@ -22,7 +22,7 @@ export interface CouplingUploadResult {
   rows: CouplingRow[];
   /** Rows stored (0 for a dry run or when the file has errors). */
   stored: number;
-  /** Matches among the studies in the quarantine list, and what happened (or would happen) to each. */
+  /** Matches among the studies in the incoming list, and what happened (or would happen) to each. */
   matchedNow: RoutingOutcome[];
   /** Problems with line numbers; when there are any, nothing is stored or started. */
   errors: CsvError[];
@@ -31,7 +31,7 @@ export interface CouplingUploadResult {
 /**
  * Upload a coupling list (CSV; see coupling.ts). All or nothing: a file with errors is
  * rejected as a whole. Otherwise its rows are stored with an expiry (coupling.expiryDays) and applied at
- * once to the studies in the quarantine list that they match (by accession number or StudyInstanceUID),
+ * once to the studies in the incoming list that they match (by accession number or StudyInstanceUID),
  * and later to studies that arrive while the rows are kept. Every matching row is honoured.
  */
 export async function uploadCouplingList(

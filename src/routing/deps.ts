@@ -21,13 +21,13 @@ export function createRoutingDeps(base: TransferDeps & { log: Logger }, redis: R
   return {
     ...base,
     redis,
-    studies: new StudyRegistry(redis, prefix, { retentionDays: cfg.quarantine.retentionDays }),
+    studies: new StudyRegistry(redis, prefix, { retentionDays: cfg.incoming.retentionDays }),
     coupling: new CouplingRegistry(redis, prefix, { expiryDays: cfg.coupling.expiryDays }),
     autoIds: new AutoIdRegistry(redis, prefix, cfg.secret),
   };
 }
 
-/** Remove expired entries: studies past quarantine.retentionDays and expired coupling rows. */
+/** Remove expired entries: studies past incoming.retentionDays and expired coupling rows. */
 export async function pruneRouting(deps: Pick<RoutingDeps, "studies" | "coupling">, now = Date.now()) {
   const [studies, couplingRows] = await Promise.all([deps.studies.prune(now), deps.coupling.prune(now)]);
   return { studies, couplingRows };

@@ -62,8 +62,8 @@ export const schedulesSchema = z
     ),
     /** Broken symlinks, empty folders and orphaned series JSON under raw, participants and srs. */
     staleLinks: repeat({ pattern: "2 3 * * *" }, {}),
-    /** Drop studies past quarantine.retentionDays (and expired coupling rows) from the lists. */
-    quarantineRetention: repeat({ pattern: "2 */4 * * *" }, {}),
+    /** Drop studies past incoming.retentionDays (and expired coupling rows) from the lists. */
+    incomingRetention: repeat({ pattern: "2 */4 * * *" }, {}),
     /** clearExports (src/schedules/clear-exports.ts); default: every exports.clearIntervalMinutes. */
     exportCleanup: repeat({}, {}),
     /** REDCap pulls (transfer requests, tables); default: every redcap.syncIntervalSeconds. */

@@ -56,7 +56,7 @@ export function scheduleEntries(cfg: FionaConfig): ScheduleEntry[] {
     entry("heartbeat", "heartbeat", { kind: "echo" }, s.heartbeat),
     entry("archive-cleanup", "cleanup", { kind: "archive" }, s.archiveCleanup),
     entry("stale-links", "cleanup", { kind: "stale-links" }, s.staleLinks),
-    entry("quarantine-retention", "cleanup", { kind: "quarantine-retention" }, s.quarantineRetention),
+    entry("incoming-retention", "cleanup", { kind: "incoming-retention" }, s.incomingRetention),
     entry(CLEAR_EXPORTS_SCHEDULER, "export", { kind: "clear-exports" }, exportEvery),
     entry(
       "redcap-pull-transfers",
@@ -83,6 +83,9 @@ export function scheduleEntries(cfg: FionaConfig): ScheduleEntry[] {
   ];
 }
 
+/** Scheduler ids of earlier releases, removed wherever their queue's schedulers are kept. */
+const RETIRED: Partial<Record<QueueName, string[]>> = { cleanup: ["quarantine-retention"] };
+
 export interface UpsertResult {
   upserted: string[];
   removed: string[];
@@ -107,6 +110,7 @@ export async function upsertSchedules(
           result.removed.push(e.id);
         }
       }
+      for (const id of RETIRED[name] ?? []) if (await queue.removeJobScheduler(id)) result.removed.push(id);
     } finally {
       await queue.close();
     }

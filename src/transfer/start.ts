@@ -25,9 +25,6 @@ export interface StartedTransfer {
   series: number;
 }
 
-// src/web/api imports studySeries from here.
-export { studySeries };
-
 /**
  * Start one run of a transfer request as a BullMQ flow: for every series a deidentify job feeding a
  * send job, all under a transfer job that records the result. A repeated request is the same request

@@ -55,6 +55,16 @@ describe("loadConfig", () => {
     expect(c).toMatchObject({ dicomPort: 4006, aeTitle: "ABCDFIONA", dataDir: "/data" });
   });
 
+  it("accepts the incoming list's earlier name, quarantine", () => {
+    const f = file("renamed.json", {
+      quarantine: { retentionDays: 3 },
+      schedules: { quarantineRetention: { pattern: "5 * * * *" } },
+    });
+    const c = loadConfig({ file: f, env: {} });
+    expect(c.incoming.retentionDays).toBe(3);
+    expect(c.schedules.incomingRetention.pattern).toBe("5 * * * *");
+  });
+
   it("names the bad key in its error", () => {
     const f = file("bad.json", { receiver: { maxAssociations: "many" }, arrival: { quietSeconds: -1 } });
     expect(() => loadConfig({ file: f, env: {} })).toThrow(ConfigError);

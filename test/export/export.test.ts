@@ -77,7 +77,7 @@ const request = (r: Partial<ExportRequest>): ExportRequest => ({
   participant: "PROJ_0001",
   event: "baseline",
   layout: "DEFAULT",
-  source: "quarantine",
+  source: "received",
   requestedBy: "test",
   ...r,
 });
@@ -135,7 +135,7 @@ const build = async (r: Partial<ExportRequest>, extra: { forceZip64?: boolean } 
 };
 
 describe("export archives", () => {
-  it("builds the default layout from a quarantine study pseudonymized on the fly, with a manifest", async () => {
+  it("builds the default layout from a received study pseudonymized on the fly, with a manifest", async () => {
     const rec = await build({});
     expect(rec).toMatchObject({ status: "done", manifest: { files: { dicom: 8, total: 8 }, series: 2 } });
     const zip = store.zipPath(rec.id);

@@ -97,7 +97,7 @@ describe("exports on the web", () => {
   it("lists exports with size and download link to granted users only", async () => {
     const mine = (await call("alice", "/api/exports")).json as Array<Record<string, unknown>>;
     expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ project: "PROJ", status: "done", source: "quarantine" });
+    expect(mine[0]).toMatchObject({ project: "PROJ", status: "done", source: "received" });
     expect(mine[0]!.size).toBeGreaterThan(0);
     exportId = String(mine[0]!.id);
     expect(mine[0]!.download).toBe(`/api/exports/${exportId}/download`);

@@ -1,6 +1,6 @@
 /**
  * Reprocessing after a rule change: a study ingested under rules A, the rules file replaced by B,
- * `fiona reclassify` → the series JSON carries B's ClassifyType, the quarantine list shows it and the
+ * `fiona reclassify` → the series JSON carries B's ClassifyType, the incoming list shows it and the
  * study arrives again (study-arrived: routing, REDCap, analysis). Routing itself does not key on
  * ClassifyType, so the assertion is that the arrival path re-runs, and only when a type changed.
  */

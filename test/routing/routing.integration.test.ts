@@ -299,7 +299,7 @@ describe("automatic assignment", () => {
     ]) {
       expect(all, `${phi} found in Redis`).not.toContain(phi);
     }
-    // The accession number is allowed in the quarantine list (and coupling rows) only.
+    // The accession number is allowed in the incoming list (and coupling rows) only.
     expect(all).toContain("ACCAUTO1");
 
     const logs = logLines.join("");

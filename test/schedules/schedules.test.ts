@@ -34,7 +34,7 @@ describe("schedules", () => {
       heartbeat: { every: 60_000 },
       "archive-cleanup": { pattern: "30 * * * *" },
       "stale-links": { pattern: "2 3 * * *" },
-      "quarantine-retention": { pattern: "2 */4 * * *" },
+      "incoming-retention": { pattern: "2 */4 * * *" },
       "clear-exports": { every: 3_600_000 },
       "redcap-pull-transfers": undefined,
       "redcap-pull-tables": undefined,
@@ -52,20 +52,20 @@ describe("schedules", () => {
       "heartbeat",
       "inventory-crawl",
       "inventory-reconcile",
-      "quarantine-retention",
+      "incoming-retention",
       "stale-links",
     ]);
     const cleanupQ = queue("cleanup");
     const listed = await cleanupQ.getJobSchedulers();
     expect(listed.map((s) => [s.key, s.pattern]).sort()).toEqual([
       ["archive-cleanup", "30 * * * *"],
-      ["quarantine-retention", "2 */4 * * *"],
+      ["incoming-retention", "2 */4 * * *"],
       ["stale-links", "2 3 * * *"],
     ]);
     // Each is a delayed job in Bull Board.
     expect((await cleanupQ.getDelayed()).map((j) => j.data.kind).sort()).toEqual([
       "archive",
-      "quarantine-retention",
+      "incoming-retention",
       "stale-links",
     ]);
     const inv = queue("inventory");
@@ -79,9 +79,14 @@ describe("schedules", () => {
     expect(r2.removed.sort()).toEqual(["inventory-crawl", "inventory-reconcile", "stale-links"]);
     expect((await cleanupQ.getJobSchedulers()).map((s) => s.key).sort()).toEqual([
       "archive-cleanup",
-      "quarantine-retention",
+      "incoming-retention",
     ]);
     expect(await inv.getJobSchedulers()).toEqual([]);
+
+    // A scheduler of an earlier release (the incoming list's retention under its old name) goes away.
+    await cleanupQ.upsertJobScheduler("quarantine-retention", { pattern: "2 */4 * * *" });
+    expect((await upsertSchedules(off, redis)).removed).toContain("quarantine-retention");
+    expect((await cleanupQ.getJobSchedulers()).map((s) => s.key)).not.toContain("quarantine-retention");
   });
 
   it("the heartbeat accepts every: 1000 and refuses less", () => {

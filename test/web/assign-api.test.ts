@@ -316,7 +316,7 @@ describe("grants and data shown", () => {
     });
   });
 
-  it("shows the quarantine list without patient identity, searchable and filterable", async () => {
+  it("shows the incoming list without patient identity, searchable and filterable", async () => {
     const list = async (qs = "", user: keyof typeof PW = "alice") =>
       (await call(web, `/api/studies${qs}`, { headers: asBasic(user) })).body as Array<
         Record<string, unknown>

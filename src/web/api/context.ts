@@ -1,13 +1,13 @@
 /** What the API's resources share: configuration, registries, the caller's grants. */
 import type { FlowProducer } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Destination, FionaConfig, ProjectConfig } from "../../config/schema.js";
+import type { FionaConfig, ProjectConfig } from "../../config/schema.js";
 import type { Logger } from "../../log.js";
 import { SitePaths } from "../../paths.js";
 import { AuditLog } from "../../registry/audit.js";
 import { StudyRegistry } from "../../registry/studies.js";
 import { TransferRegistry } from "../../registry/transfers.js";
-import { createRoutingDeps, type RoutingDeps } from "../../routing/apply.js";
+import { createRoutingDeps, type RoutingDeps } from "../../routing/deps.js";
 import type { SessionManager } from "../session.js";
 import type { UserDirectory } from "../users.js";
 import { HttpError } from "./http-error.js";
@@ -47,14 +47,10 @@ export interface ApiContext {
   grantedProject(p: Principal, name: string): ProjectConfig;
 }
 
-export function destinationOf(cfg: FionaConfig, project: ProjectConfig): Destination | undefined {
-  return project.destination ?? cfg.researchPacs;
-}
-
 export function createContext(deps: ApiDeps): ApiContext {
   const { config: cfg, redis, flow, users, sessions, logger } = deps;
   const paths = new SitePaths(cfg.dataDir);
-  const studies = new StudyRegistry(redis, cfg.redis.prefix, { retentionDays: cfg.quarantine.retentionDays });
+  const studies = new StudyRegistry(redis, cfg.redis.prefix, { retentionDays: cfg.incoming.retentionDays });
   const transfers = new TransferRegistry(redis, cfg.redis.prefix);
   return {
     cfg,

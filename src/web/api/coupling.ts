@@ -1,5 +1,5 @@
 /** /coupling: upload a coupling list (CSV) that assigns studies by accession number, now and on arrival. */
-import { uploadCouplingList } from "../../routing/apply.js";
+import { uploadCouplingList } from "../../routing/coupling-upload.js";
 import { parseCouplingCsv } from "../../routing/coupling.js";
 import { csvBody } from "./bodies.js";
 import type { ApiContext } from "./context.js";

@@ -8,7 +8,7 @@ import type { ApiRoutes, DeclaredRoute, Reply } from "./routes.js";
 import { z } from "./zod.js";
 
 const DESCRIPTION = [
-  "Everything the Assign page does: list the quarantine, assign studies to a project's participant",
+  "Everything the Assign page does: list incoming studies, assign studies to a project's participant",
   "and event, follow transfers, retry them, read the audit log.",
   "",
   "Authentication: an `Authorization: Basic` header with a web.users account (scripts), the session",

@@ -1,7 +1,8 @@
 /** /projects: the projects a caller may assign to, their participants, and participant id checks. */
 import type { ProjectConfig } from "../../config/schema.js";
 import { InvalidRequestError, validateRequest } from "../../transfer/request.js";
-import { destinationOf, type ApiContext } from "./context.js";
+import { projectDestination } from "../../transfer/stage.js";
+import type { ApiContext } from "./context.js";
 import { principalOf } from "./principal.js";
 import { text } from "./query.js";
 import { error, ok } from "./replies.js";
@@ -60,7 +61,7 @@ export function registerProjectRoutes(api: ApiRoutes, ctx: ApiContext): void {
       const p = principalOf(res);
       res.json(
         users.visibleProjects(p.user, cfg.projects).map((x) => {
-          const d = destinationOf(cfg, x);
+          const d = projectDestination(cfg, x);
           return {
             name: x.name,
             ...(x.participantPattern ? { participantPattern: x.participantPattern } : {}),

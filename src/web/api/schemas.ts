@@ -203,7 +203,7 @@ export const CouplingResult = z
           })
           .partial(),
       )
-      .describe("Studies in the quarantine list the rows match, and what happened (or would happen)"),
+      .describe("Studies in the incoming list the rows match, and what happened (or would happen)"),
   })
   .partial()
   .openapi("CouplingResult");

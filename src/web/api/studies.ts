@@ -1,4 +1,4 @@
-/** /studies: the quarantine list and one study with its series. */
+/** /studies: the incoming list and one study with its series. */
 import { isPathSafeUid } from "../../dicom/uid.js";
 import { studyFilterSchema } from "../../registry/studies.js";
 import type { TransferRecord } from "../../registry/transfers.js";
@@ -83,7 +83,7 @@ export function registerStudyRoutes(api: ApiRoutes, ctx: ApiContext): void {
     {
       method: "get",
       path: "/studies",
-      summary: "The quarantine list, newest first",
+      summary: "The incoming list, newest first",
       query: listQuery,
       invalid: (i) => `invalid filter ${i?.path.join(".") ?? ""}: ${i?.message ?? ""}`,
       responses: { 200: ok(z.array(Study)), 400: error("Invalid filter") },

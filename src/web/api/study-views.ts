@@ -12,7 +12,7 @@ import {
 import type { TransferRecord } from "../../registry/transfers.js";
 
 /**
- * The quarantine list as the Assign page shows it: the study registry (no patient data) plus the
+ * The incoming list as the Assign page shows it: the study registry (no patient data) plus the
  * accession number and, only when web.showPatientIdentity is on, patient name and ID, both read from
  * the series JSON on disk (never from Redis) and cached per study until it changes.
  */
@@ -172,7 +172,7 @@ export class StudyViews {
     };
   }
 
-  /** The quarantine list, newest activity first, filtered. `transfersOf` gives the visible transfers of a study. */
+  /** The incoming list, newest activity first, filtered. `transfersOf` gives the visible transfers of a study. */
   async list(filter: StudyFilter, transfersOf: (uid: string) => StudyTransferRef[]): Promise<StudyView[]> {
     const limit = Math.max(1, Math.min(filter.limit ?? 500, 5000));
     const entries = await this.studies.list(Math.max(limit, 10_000));

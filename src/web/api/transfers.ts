@@ -1,16 +1,18 @@
 /** /transfers: assign a study (start its transfer), preview it, follow transfers and retry them. */
-import { promises as fs } from "node:fs";
 import type { Request } from "express";
 import type { TransferRecord } from "../../registry/transfers.js";
-import { assignStudy } from "../../routing/apply.js";
+import { assignStudy } from "../../routing/assign.js";
 import {
   InvalidRequestError,
   requestId as requestIdOf,
   validateRequest,
   type TransferRequest,
 } from "../../transfer/request.js";
-import { studySeries, type StartedTransfer } from "../../transfer/start.js";
-import { destinationOf, type ApiContext } from "./context.js";
+import { studyFileCount, studySeries } from "../../ingest/study-files.js";
+import type { StartedTransfer } from "../../transfer/start.js";
+import { peerLabel, scuDestination } from "../../dimse/connect.js";
+import { projectDestination } from "../../transfer/stage.js";
+import type { ApiContext } from "./context.js";
 import { HttpError } from "./http-error.js";
 import { liveStatus, type LiveStatus } from "./live.js";
 import { principalOf, type Principal } from "./principal.js";
@@ -40,9 +42,6 @@ const previewQuery = z.object({
 
 const idParam = z.object({ requestId: z.string().describe("Transfer request id") });
 
-const destLabel = (d: { aeTitle: string; host: string; port: number } | undefined) =>
-  d ? `${d.aeTitle}@${d.host}:${d.port}` : undefined;
-
 export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
   const { cfg, users, flow, paths, studies, transfers, views, snapshot, audit, logger } = ctx;
 
@@ -65,7 +64,8 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
       if (studyCache.size > 5000) studyCache.delete(studyCache.keys().next().value!);
     }
     const project = cfg.projects.find((x) => x.name === t.project);
-    const dest = project ? destLabel(destinationOf(cfg, project)) : undefined;
+    const d = project ? projectDestination(cfg, project) : undefined;
+    const dest = d ? peerLabel(scuDestination(d, cfg.aeTitle)) : undefined;
     return {
       ...t,
       ...(dest ? { destination: dest } : {}),
@@ -101,7 +101,7 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
       if (e instanceof InvalidRequestError) throw new HttpError(400, e.message);
       throw e;
     }
-    const destination = destinationOf(cfg, project);
+    const destination = projectDestination(cfg, project);
     if (!destination)
       throw new HttpError(
         400,
@@ -110,9 +110,7 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
     const detail = await studyDetail(ctx, p, r.study);
     const onDisk = await studySeries(paths, r.study);
     if (onDisk.length === 0) throw new HttpError(400, "no images of this study are on disk");
-    const counts = await Promise.all(
-      onDisk.map(async (s) => (await fs.readdir(paths.rawSeriesDir(r.study, s)).catch(() => [])).length),
-    );
+    const fileCount = await studyFileCount(paths, r.study, onDisk);
     const id = requestIdOf(request);
     const existing = await transfers.get(id);
     const all = await snapshot.all();
@@ -142,7 +140,7 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
       ...(r.event ? { event: r.event } : {}),
       destination: { aeTitle: destination.aeTitle, host: destination.host, port: destination.port },
       seriesCount: onDisk.length,
-      fileCount: counts.reduce((a, b) => a + b, 0),
+      fileCount,
       newParticipant,
       existing: existing ? await transferView(existing) : null,
       warnings,

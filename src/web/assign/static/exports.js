@@ -62,7 +62,7 @@ function exportRow(x) {
     h("td", { class: "mono" }, x.participant),
     h("td", {}, x.event || "—"),
     h("td", {}, x.layout),
-    h("td", {}, x.source === "quarantine" ? "Pseudonymized now" : "Transfer"),
+    h("td", {}, x.source === "received" ? "Pseudonymized now" : "Transfer"),
     h("td", {}, status),
     h("td", { class: "num nowrap" }, fmtSize(x.size)),
     h("td", {}, x.requestedBy || ""),

@@ -1,5 +1,5 @@
 // @ts-check
-// The Incoming studies view: the quarantine list and its filters.
+// The Incoming studies view: the incoming list and its filters.
 import { listStudies } from "./api.js";
 import { debounce } from "./debounce.js";
 import { $, byId, clear, h, input, select } from "./dom.js";

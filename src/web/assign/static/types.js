@@ -86,7 +86,7 @@
  */
 
 /**
- * A study in the quarantine list: GET /api/studies. Patient name and ID only when the site shows them.
+ * A study in the incoming list: GET /api/studies. Patient name and ID only when the site shows them.
  * @typedef {object} Study
  * @property {string} studyInstanceUid
  * @property {"receiving" | "arrived"} status
@@ -242,7 +242,7 @@
  * @property {string} participant
  * @property {string | null} event
  * @property {ExportLayout} layout
- * @property {"transfer" | "quarantine"} source
+ * @property {"transfer" | "received"} source
  * @property {string} requestedBy
  * @property {string} createdAt
  * @property {string} updatedAt

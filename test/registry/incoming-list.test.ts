@@ -34,7 +34,7 @@ const touch = (uid: string, extra: Partial<StudyTouch> = {}): StudyTouch => ({
   ...extra,
 });
 
-describe("quarantine list", () => {
+describe("incoming list", () => {
   it("stores the accession number (first value wins) and finds studies by it", async () => {
     const reg = new StudyRegistry(redis, `${cfg.redis.prefix}:a`, { retentionDays: 7 });
     await reg.touch(touch("1.1", { accessionNumber: " ACC100 " }), T0);

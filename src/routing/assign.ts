@@ -3,10 +3,6 @@ import { validateRequest, type TransferRequest } from "../transfer/request.js";
 import { startTransfer, type StartedTransfer } from "../transfer/start.js";
 import type { RoutingDeps } from "./deps.js";
 
-// src/web/api imports these from here.
-export { createRoutingDeps, type RoutingDeps } from "./deps.js";
-export { uploadCouplingList } from "./coupling-upload.js";
-
 /**
  * A manual assignment (Assign page, REST API, CLI): validate and start a transfer request. When the
  * project uses auto-ID, the participant ID is also reserved so that auto-ID never issues it to another

@@ -50,9 +50,9 @@ describe("schedules", () => {
       "archive-cleanup",
       "clear-exports",
       "heartbeat",
+      "incoming-retention",
       "inventory-crawl",
       "inventory-reconcile",
-      "incoming-retention",
       "stale-links",
     ]);
     const cleanupQ = queue("cleanup");

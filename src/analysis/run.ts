@@ -71,13 +71,13 @@ export interface AnalysisResult {
   redcap: { written: boolean; records?: number; reason?: string };
 }
 
-export function jobDefinition(cfg: FionaConfig, name: string): AnalysisJobConfig {
+function jobDefinition(cfg: FionaConfig, name: string): AnalysisJobConfig {
   const def = cfg.analysis.jobs.find((j) => j.name === name);
   if (!def) throw new UnrecoverableError(`analysis job ${name} is not configured (analysis.jobs)`);
   return def;
 }
 
-export function analysisWorkDir(cfg: FionaConfig, paths: SitePaths): string {
+function analysisWorkDir(cfg: FionaConfig, paths: SitePaths): string {
   return cfg.analysis.workDir ?? path.join(paths.site, "analysis");
 }
 

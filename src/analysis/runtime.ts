@@ -24,7 +24,7 @@ export function jobFolder(dir: string): JobFolder {
 }
 
 /** Where the folder contract appears inside a container. */
-export const CONTAINER_PATHS = {
+const CONTAINER_PATHS = {
   input: "/data/input",
   output: "/data/output",
   descr: "/data/descr.json",
@@ -63,7 +63,7 @@ function contractEnv(p: { input: string; output: string; descr: string }, job: A
 }
 
 /** A container name for a run: letters, digits, _ . - (docker's rule), unique per BullMQ job. */
-export function containerName(jobName: string, runId: string): string {
+function containerName(jobName: string, runId: string): string {
   return `fiona-${jobName}-${runId}`.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 120);
 }
 

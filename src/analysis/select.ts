@@ -11,7 +11,7 @@ function fieldText(v: unknown): string | undefined {
   return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
-export function conditionHolds(c: TagCondition, summary: SeriesSummary): boolean {
+function conditionHolds(c: TagCondition, summary: SeriesSummary): boolean {
   const text = fieldText(summary[c.tag]);
   if (text === undefined) return c.op === "!=";
   const want = String(c.value);
@@ -34,7 +34,7 @@ export function conditionHolds(c: TagCondition, summary: SeriesSummary): boolean
   }
 }
 
-export function seriesMatches(job: AnalysisJobConfig, summary: SeriesSummary): boolean {
+function seriesMatches(job: AnalysisJobConfig, summary: SeriesSummary): boolean {
   const types = job.select.classifyTypes;
   if (types.length && !types.some((t) => summary.ClassifyType?.includes(t))) return false;
   return job.select.tags.every((c) => conditionHolds(c, summary));

@@ -12,7 +12,7 @@ import { selectSeries, studySeries } from "./select.js";
 export type AnalysisQueue = Queue<AnalysisJob, unknown, string>;
 
 /** BullMQ job id of an analysis run: one per job, study, project, participant and number of images. */
-export function analysisJobId(d: AnalysisJob, images: number | string): string {
+function analysisJobId(d: AnalysisJob, images: number | string): string {
   const h = createHash("sha256")
     .update([d.job, d.studyInstanceUid, d.project, d.participant, d.event ?? ""].join("\u0000"))
     .digest("hex")

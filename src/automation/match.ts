@@ -16,7 +16,7 @@ export type AutomationTrigger =
   | { type: "heartbeat-failing"; consecutiveFailures: number };
 
 /** Whether a subscription's trigger filter matches this occurrence. */
-export function matches(sub: Subscription["trigger"], t: AutomationTrigger): boolean {
+function matches(sub: Subscription["trigger"], t: AutomationTrigger): boolean {
   if (sub.type !== t.type) return false;
   switch (t.type) {
     case "study-arrived": {

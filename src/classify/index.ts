@@ -9,8 +9,7 @@ export {
   type RuleValue,
   type TagPath,
 } from "./rules.js";
-export { OPERATORS } from "./schema.js";
-export { classify, evaluateEntry, type EntryOutcome } from "./evaluate.js";
+export { classify, type EntryOutcome } from "./evaluate.js";
 export {
   explain,
   isPhiTag,
@@ -19,5 +18,5 @@ export {
   type EntryExplanation,
   type ExplainOptions,
 } from "./explain.js";
-export { formatTagPath, parseTagPath } from "./tagpath.js";
+export { parseTagPath } from "./tagpath.js";
 export { loadRulesFile, watchRules, type RulesWatch, type WatchOptions } from "./loader.js";

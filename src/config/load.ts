@@ -74,7 +74,7 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export function resolveConfigPath(opts: LoadOptions = {}): string | undefined {
+function resolveConfigPath(opts: LoadOptions = {}): string | undefined {
   const env = opts.env ?? process.env;
   if (opts.file) return path.resolve(opts.file);
   if (env.FIONA_CONFIG) return path.resolve(env.FIONA_CONFIG);

@@ -27,7 +27,7 @@ export function vrCode(vr: string): number {
   return ((vr.charCodeAt(0) & 0xff) << 8) | (vr.charCodeAt(1) & 0xff);
 }
 
-export function vrName(code: number): string {
+function vrName(code: number): string {
   return String.fromCharCode(code >> 8, code & 0xff);
 }
 
@@ -72,37 +72,6 @@ export const VR = {
 const LONG_VRS = new Set(
   [VR.OB, VR.OD, VR.OF, VR.OL, VR.OV, VR.OW, VR.SQ, VR.UC, VR.UN, VR.UR, VR.UT, VR.SV, VR.UV].map(Number),
 );
-
-export function isLongVr(code: number): boolean {
-  return LONG_VRS.has(code);
-}
-
-/** VRs whose value is text (padded with a space; UI with NUL). */
-const TEXT_VRS = new Set(
-  [
-    VR.AE,
-    VR.AS,
-    VR.CS,
-    VR.DA,
-    VR.DS,
-    VR.DT,
-    VR.IS,
-    VR.LO,
-    VR.LT,
-    VR.PN,
-    VR.SH,
-    VR.ST,
-    VR.TM,
-    VR.UC,
-    VR.UI,
-    VR.UR,
-    VR.UT,
-  ].map(Number),
-);
-
-export function isTextVr(code: number): boolean {
-  return TEXT_VRS.has(code);
-}
 
 /** Maximum value length per VR (PS3.5 6.2), used to truncate written values. */
 const MAX_LENGTH = new Map<number, number>([

@@ -9,20 +9,12 @@
 export { deidentify } from "./engine.js";
 export { dateOffsetFor } from "./prepared.js";
 export type { DeidContext, DeidDropped, DeidOutcome, DeidResult } from "./engine.js";
-export { mapUid, isWellKnownUid, LEGACY_ROOT, type UidMode } from "./uid.js";
-export {
-  dropReason,
-  isBurnedIn,
-  matchRectangles,
-  PRESENTATION_STATE_PREFIX,
-  type DropInfo,
-} from "./pixels.js";
+export { mapUid, type UidMode } from "./uid.js";
+export { dropReason, type DropInfo } from "./pixels.js";
 export { DeidError, DeidParseError, DeidRefusedError } from "./errors.js";
 export { shiftDateValue } from "./dates.js";
 export {
   projectDeidSchema,
-  pixelRectanglesSchema,
-  deidOptionsSchema,
   type ProjectDeid,
   type ProjectDeidInput,
   type PixelRectangles,

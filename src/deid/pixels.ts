@@ -6,7 +6,7 @@ import { DeidRefusedError } from "./errors.js";
 import type { PixelRectangles, ProjectDeid } from "./project.js";
 
 /** Presentation state storage SOP classes. */
-export const PRESENTATION_STATE_PREFIX = "1.2.840.10008.5.1.4.1.1.11.";
+const PRESENTATION_STATE_PREFIX = "1.2.840.10008.5.1.4.1.1.11.";
 
 /** Header facts the drop/clean decisions need (all optional; missing means unknown). */
 export interface DropInfo {
@@ -44,7 +44,7 @@ export function matchRectangles(
 }
 
 /** True when the series or instance is flagged as carrying burned-in text. */
-export function isBurnedIn(info: DropInfo): boolean {
+function isBurnedIn(info: DropInfo): boolean {
   return (
     (info.classifyTypes?.includes("CHECKBURNEDINFO") ?? false) ||
     (info.burnedInAnnotation ?? "").trim().toUpperCase() === "YES"

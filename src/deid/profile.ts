@@ -195,7 +195,7 @@ const DESCRIPTORS = [
  * Type 2 attributes of the common IODs (patient, study, series, equipment, image, SR and presentation
  * modules): a "remove" on them empties instead, so the output stays valid.
  */
-export const TYPE2 = new Set<number>([
+const TYPE2 = new Set<number>([
   0x00100010, 0x00100020, 0x00100030, 0x00100040, 0x00080020, 0x00080030, 0x00080090, 0x00200010, 0x00080050,
   0x00200011, 0x00200013, 0x00200060, 0x00200020, 0x00080023, 0x00080033, 0x00080070, 0x00201040, 0x00180010,
   0x00180060, 0x00200012, 0x00180081, 0x00180050, 0x00185100, 0x00700084, 0x0040a372, 0x0040a370, 0x00120021,
@@ -314,7 +314,7 @@ function basicAction(tag: number, letters: string): Rule {
 }
 
 /** An override or FIONA action word to a rule. */
-export function actionRule(action: string): Rule {
+function actionRule(action: string): Rule {
   switch (action) {
     case "keep":
     case "process":

@@ -21,7 +21,7 @@ const dicomText = (max: number) =>
     .refine((s) => s.trim() === s, "no leading or trailing spaces");
 
 /** "gggg,eeee" (hex) or a DICOM keyword such as "SeriesDescription". */
-export const TAG_KEY_RE = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/;
+const TAG_KEY_RE = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/;
 
 /** Numeric tag of an override key, or undefined when it is neither "gggg,eeee" nor a known keyword. */
 export function parseTagKey(key: string): number | undefined {
@@ -54,7 +54,7 @@ export const pixelRectanglesSchema = z
   })
   .strict();
 
-export const deidOptionsSchema = z
+const deidOptionsSchema = z
   .object({
     /** Keep dates unchanged (DCM 113106). Wins over retainLongitudinalModifiedDates. */
     retainLongitudinalFullDates: z.boolean().optional(),

@@ -18,9 +18,9 @@ import { createHash, createHmac } from "node:crypto";
 
 export type UidMode = "hmac" | "fiona-legacy";
 
-export const LEGACY_ROOT = "1.3.6.1.4.1.45037.";
+const LEGACY_ROOT = "1.3.6.1.4.1.45037.";
 /** DICOM-defined UIDs (SOP classes, transfer syntaxes, coding schemes…): never mapped. */
-export const WELL_KNOWN_PREFIX = "1.2.840.10008.";
+const WELL_KNOWN_PREFIX = "1.2.840.10008.";
 
 export function isWellKnownUid(uid: string): boolean {
   return uid.startsWith(WELL_KNOWN_PREFIX);
@@ -51,7 +51,7 @@ export function legacyDigits(data: Buffer | string): string {
 }
 
 /** Legacy UID from the raw stored value (latin1 string, pad byte included) and the project. */
-export function legacyUidFromRaw(raw: string, project: string): string {
+function legacyUidFromRaw(raw: string, project: string): string {
   return (
     LEGACY_ROOT + legacyDigits(Buffer.concat([Buffer.from(raw, "latin1"), Buffer.from(project, "utf8")]))
   ).slice(0, 63);

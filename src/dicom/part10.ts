@@ -45,7 +45,7 @@ function textValue(text: string): Buffer {
 }
 
 /** AE titles: printable ASCII without backslash, trimmed, at most 16 characters; undefined when nothing is left. */
-export function cleanAeTitle(ae: string | undefined): string | undefined {
+function cleanAeTitle(ae: string | undefined): string | undefined {
   if (ae === undefined) return undefined;
   const cleaned = ae
     .replace(/[^\x20-\x5b\x5d-\x7e]/g, "")

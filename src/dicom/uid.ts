@@ -15,7 +15,7 @@ export function isPathSafeUid(value: unknown): value is string {
   );
 }
 
-export class InvalidUidError extends Error {
+class InvalidUidError extends Error {
   constructor(what: string) {
     super(`${what} is not a valid UID (digits and dots, at most 64 characters)`);
     this.name = "InvalidUidError";

@@ -134,7 +134,7 @@ export function commandPdu(presentationContextId: number, command: Buffer): Buff
 }
 
 /** A parsed command set: element number (group 0000) -> raw value bytes. */
-export class CommandSet {
+class CommandSet {
   constructor(private readonly elements: Map<number, Buffer>) {}
 
   us(element: number): number | undefined {

@@ -1,7 +1,5 @@
 /** Byte-faithful C-STORE SCU (see association.ts) and a Part-10 batch sender (see send.ts). */
 export {
-  MAX_CONTEXTS,
-  StoreAssociation,
   openAssociation,
   type ContextRequest,
   type NegotiatedContext,
@@ -21,11 +19,4 @@ export {
   type SendProgress,
   type SendReport,
 } from "./send.js";
-export {
-  NOT_SENT,
-  classifyStatus,
-  describeStatus,
-  outcomeForStatus,
-  type OutcomeKind,
-  type StoreOutcome,
-} from "./status.js";
+export { NOT_SENT, classifyStatus, type OutcomeKind, type StoreOutcome } from "./status.js";

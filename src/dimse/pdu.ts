@@ -16,10 +16,7 @@ export const PDU_TYPE = {
 } as const;
 
 /** DICOM Application Context Name. */
-export const APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1";
-
-/** PDU header (6) + PDV item length (4) + presentation context ID (1) + message control header (1). */
-export const PDV_OVERHEAD = 12;
+const APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1";
 
 /** A-ABORT reasons of a service-provider abort (PS3.8 table 9-26). */
 export const ABORT_REASON = {

@@ -54,7 +54,7 @@ const MEANING: Record<number, string> = {
   0xfe00: "cancelled",
 };
 
-export function describeStatus(status: number): string {
+function describeStatus(status: number): string {
   const known = MEANING[status];
   if (known) return known;
   const high = status & 0xff00;

@@ -153,7 +153,7 @@ const fileSafe = (s: string, fallback: string) =>
   safePathComponent(s.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^_+|_+$/g, ""), fallback);
 
 /** Archive names of one series' instances (sorted by InstanceNumber, numbered from 1). */
-export function layoutNames(
+function layoutNames(
   layout: "DEFAULT" | "PURE",
   event: string | undefined,
   instances: Instance[],

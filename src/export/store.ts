@@ -59,7 +59,7 @@ export const exportsDir = (cfg: FionaConfig) => cfg.exports.dir ?? path.join(cfg
 export const exportsTempDir = (cfg: FionaConfig) => path.join(exportsDir(cfg), ".tmp");
 
 const ID = /^[0-9a-f]{24}$/;
-export const isExportId = (id: string) => ID.test(id);
+const isExportId = (id: string) => ID.test(id);
 
 const filePart = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
 

@@ -104,7 +104,7 @@ const zip = (description: string): Reply => ({
 
 const noProject = { 404: error("No such project for this user") };
 
-export function exportView(r: ExportRecord) {
+function exportView(r: ExportRecord) {
   return {
     id: r.id,
     status: r.status,

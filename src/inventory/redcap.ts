@@ -32,7 +32,7 @@ export const WHAT_IS_IN_IDS7_FIELDS: RedcapFieldDef[] = [
 ].map((field_name) => ({ field_name, form_name: "ids7", field_type: "text" }));
 
 /** One WhatIsInIDS7 row; empty strings erase stale values (overwrite import). */
-export function ids7Row(project: string, s: InventoryStudy, dateStamp: string): RedcapImportRow {
+function ids7Row(project: string, s: InventoryStudy, dateStamp: string): RedcapImportRow {
   const row: RedcapImportRow = { record_id: s.studyInstanceUid };
   for (const [field, key] of Object.entries(FIELD_OF)) row[field] = String(s[key] ?? "");
   // A PACS that does not return InstitutionName still holds the study under the crawled project.

@@ -4,7 +4,7 @@ import type { QueueName } from "../queues/index.js";
 import { recordIdOf, reasonOf, type QuarantineInput, type QuarantineRecord } from "./record.js";
 
 /** Records beyond this many (oldest first) are dropped, with a log line, so Redis stays bounded. */
-export const MAX_RECORDS = 20_000;
+const MAX_RECORDS = 20_000;
 
 const keys = (prefix: string) => ({
   /** Hash: record id -> JSON record. */

@@ -21,10 +21,10 @@ export interface QueueCounts {
 
 export type AllQueueCounts = Record<QueueName, QueueCounts>;
 
-export const DEFAULT_COUNTS_TIMEOUT_MS = 5000;
+const DEFAULT_COUNTS_TIMEOUT_MS = 5000;
 
 /** Counts of one queue (any BullMQ Queue, whatever its payload type). */
-export async function countQueue(queue: Queue): Promise<QueueCounts> {
+async function countQueue(queue: Queue): Promise<QueueCounts> {
   const [c, isPaused] = await Promise.all([
     queue.getJobCounts(
       "waiting",

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { Writable } from "node:stream";
 
 /** Bytes reserved in front of the dataset for the Part-10 preamble and meta (ours are ~350 bytes). */
-export const HEADER_ROOM = 1024;
+const HEADER_ROOM = 1024;
 /** How much of a spilled dataset is kept in memory to read the identifying attributes from. */
 const SPILL_HEAD_BYTES = 4 * 1024 * 1024;
 

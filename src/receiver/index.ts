@@ -14,4 +14,3 @@
  * policy.ts (what is accepted). The network layer itself: docs/dicom-network.md.
  */
 export { startReceiver, type ReceiverDeps, type ReceiverHandle, type ReceiverStats } from "./server.js";
-export { STORE_STATUS } from "./store.js";

@@ -24,7 +24,7 @@ const STORAGE_OUTSIDE_MAIN_ARC = new Set([
 ]);
 
 /** True for storage SOP classes (standard ones, and private ones by promiscuity). */
-export function isStorageAbstractSyntax(uid: string): boolean {
+function isStorageAbstractSyntax(uid: string): boolean {
   if (uid.startsWith("1.2.840.10008.5.1.4.1.1.")) return true;
   if (STORAGE_OUTSIDE_MAIN_ARC.has(uid)) return true;
   // A non-standard SOP class: accept like storescp --promiscuous (vendor private storage classes).

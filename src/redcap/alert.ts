@@ -14,7 +14,7 @@ export interface RedcapAlert {
   redcapProject: string;
 }
 
-export const redcapAlertKey = (prefix: string) => `${prefix}:redcap:alert`;
+const redcapAlertKey = (prefix: string) => `${prefix}:redcap:alert`;
 
 export async function readRedcapAlert(redis: Redis, prefix: string): Promise<RedcapAlert | undefined> {
   const v = await redis.get(redcapAlertKey(prefix));

@@ -4,7 +4,7 @@ import type { FionaConfig } from "../config/schema.js";
 import { AutoIdRegistry } from "../registry/autoid.js";
 import type { RedcapClient, RedcapImportRow } from "./client.js";
 
-export const autoIdPushedKey = (prefix: string, project: string) =>
+const autoIdPushedKey = (prefix: string, project: string) =>
   `${prefix}:redcap:autoid-pushed:${encodeURIComponent(project)}`;
 
 /**

@@ -33,7 +33,7 @@ export interface ImportOptions {
 }
 
 /** Batch sizes of the original FIONA: record lookups, imports, deletes. */
-export const BATCH = { export: 50, import: 100, delete: 200 } as const;
+const BATCH = { export: 50, import: 100, delete: 200 } as const;
 
 export interface RedcapClientOptions {
   /** The API URL, ending in /api/. */

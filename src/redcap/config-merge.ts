@@ -17,7 +17,7 @@ export interface StoredTables {
 }
 
 /** Merge the file's projects with the REDCap project rows (see the comment of tables.ts). */
-export function mergeProjects(
+function mergeProjects(
   file: readonly ProjectConfig[],
   rows: readonly RedcapProjectRow[] | undefined,
   log?: Logger,
@@ -71,7 +71,7 @@ export function mergeProjects(
 }
 
 /** Merge the file's rules with REDCap's: a REDCap rule replaces a file rule of the same name. */
-export function mergeRules(
+function mergeRules(
   file: readonly RoutingRuleConfig[],
   rows: readonly RoutingRuleConfig[] | undefined,
 ): RoutingRuleConfig[] {
@@ -83,7 +83,7 @@ export function mergeRules(
   ];
 }
 
-export async function readStoredTables(redis: Redis, prefix: string): Promise<StoredTables> {
+async function readStoredTables(redis: Redis, prefix: string): Promise<StoredTables> {
   const h = await redis.hgetall(redcapTablesKey(prefix));
   const out: StoredTables = {};
   if (h.projects) out.projects = JSON.parse(h.projects) as RedcapProjectRow[];

@@ -38,8 +38,6 @@ export class RedcapError extends Error {
   }
 }
 
-export const isRedcapBan = (e: unknown): e is RedcapError => e instanceof RedcapError && e.kind === "banned";
-
 /** Shorten a response body for an error message (REDCap error texts are short; HTML pages are not). */
 export function bodySnippet(body: string, max = 300): string {
   const t = body.replace(/\s+/g, " ").trim();

@@ -24,7 +24,7 @@ import { cellText, type RedcapClient, type RedcapImportRow, type RedcapRow } fro
 export const sha256hex = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 /** REDCap datetime as the original wrote it ('Y-m-d H:i', local time). */
-export function redcapDateTime(d: Date | string | number = new Date()): string {
+function redcapDateTime(d: Date | string | number = new Date()): string {
   const x = new Date(d);
   const p = (n: number) => String(n).padStart(2, "0");
   return `${x.getFullYear()}-${p(x.getMonth() + 1)}-${p(x.getDate())} ${p(x.getHours())}:${p(x.getMinutes())}`;
@@ -109,7 +109,7 @@ export async function pushIncomingStudy(
 }
 
 /** Redis key remembering which `transfers` instance of Incoming a request came from. */
-export const requestInstanceKey = (prefix: string, id: string) => `${prefix}:redcap:transfer-instance:${id}`;
+const requestInstanceKey = (prefix: string, id: string) => `${prefix}:redcap:transfer-instance:${id}`;
 
 /** The transfers row of a request: the instance it came from, the matching row, or a new one. */
 async function transferInstance(
@@ -188,7 +188,7 @@ export interface PulledRequest {
 }
 
 /** The filter for open transfer requests (a project, no transfer_date), as the original used them. */
-export const OPEN_REQUESTS_FILTER =
+const OPEN_REQUESTS_FILTER =
   '[transfer_project_name] <> "" and [transfer_name] <> "" and [transfer_date] = ""';
 
 /**
@@ -272,7 +272,7 @@ export async function pullTransferRequests(
 }
 
 /** Event of a research project's REDCap: `<event lowercased>_arm_1`, or event_1_arm_1 without one. */
-export const projectEventName = (event?: string) =>
+const projectEventName = (event?: string) =>
   event ? `${event.toLowerCase().replace(/[^a-z0-9_]+/g, "_")}_arm_1` : "event_1_arm_1";
 
 /**

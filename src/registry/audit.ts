@@ -43,7 +43,7 @@ export interface AuditListOptions {
   before?: string;
 }
 
-export const DEFAULT_AUDIT_MAX_ENTRIES = 100_000;
+const DEFAULT_AUDIT_MAX_ENTRIES = 100_000;
 
 const FIELDS = [
   "at",

@@ -11,7 +11,7 @@ export interface RedisHandle {
   stop(): Promise<void>;
 }
 
-export class RedisUnavailableError extends Error {}
+class RedisUnavailableError extends Error {}
 
 function onPath(cmd: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {

@@ -260,7 +260,7 @@ export function idAt(pattern: IdPattern, index: bigint): string {
 }
 
 /** A uniform random integer in [0, n) from the system CSPRNG. */
-export function randomBelow(n: bigint): bigint {
+function randomBelow(n: bigint): bigint {
   if (n <= 0n) throw new RangeError("n must be positive");
   const bits = n.toString(2).length;
   const bytes = Math.ceil(bits / 8);

@@ -41,7 +41,7 @@ export interface CsvRecord {
   fields: string[];
 }
 
-export const MAX_COUPLING_ROWS = 50_000;
+const MAX_COUPLING_ROWS = 50_000;
 
 /** Split CSV text into records (fields untrimmed); errors for unterminated quotes and stray characters. */
 export function parseCsv(text: string, delimiter?: string): { records: CsvRecord[]; errors: CsvError[] } {

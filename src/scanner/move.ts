@@ -17,7 +17,7 @@ const { Status } = dimse.constants;
 export const MOVE_DESTINATION_UNKNOWN = 0xa801;
 
 /** The association failed; `retryable` is false for a permanent rejection (wrong AE title). */
-export class MoveAssociationError extends Error {
+class MoveAssociationError extends Error {
   override name = "MoveAssociationError";
   constructor(
     message: string,

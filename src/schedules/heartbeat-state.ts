@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 
 /** `<prefix>:heartbeat:receiver`: the receiver's self-check as metrics and `fiona status` read it. */
-export const heartbeatKey = (prefix: string) => `${prefix}:heartbeat:receiver`;
+const heartbeatKey = (prefix: string) => `${prefix}:heartbeat:receiver`;
 
 export type HeartbeatOutcome = { kind: "ok" } | { kind: "skipped" } | { kind: "failed"; error: string };
 

@@ -10,7 +10,7 @@ export class HostKeyMismatchError extends Error {
 }
 
 /** OpenSSH's fingerprint of a raw host key blob: "SHA256:" + unpadded base64 of its SHA-256. */
-export function hostKeyFingerprint(key: Buffer): string {
+function hostKeyFingerprint(key: Buffer): string {
   return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
 }
 

@@ -12,7 +12,7 @@ import type { PasswordCheck, WebUser } from "./users.js";
 
 export type BasicAuthConfig = NonNullable<FionaConfig["web"]["basicAuth"]>;
 
-export const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
+const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
 const MAX_HEADER_LENGTH = 4096;
 const FAILURE_LOG_INTERVAL_MS = 10_000;
 

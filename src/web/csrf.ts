@@ -17,9 +17,9 @@ import type { SessionData, SessionManager } from "./session.js";
  * The session cookie is SameSite=Strict in addition, so browsers do not send it on cross-site requests.
  */
 
-export const CSRF_HEADER = "x-csrf-token";
+const CSRF_HEADER = "x-csrf-token";
 
-export const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Content types a cross-origin page cannot send without a preflight. */
 const NON_SIMPLE_TYPES = ["application/json", "text/csv"];
@@ -41,7 +41,7 @@ export function crossSite(req: Request): boolean {
 }
 
 /** True when the request's Content-Type is one a cross-origin form or no-cors fetch cannot produce. */
-export function nonSimpleContentType(req: Request): boolean {
+function nonSimpleContentType(req: Request): boolean {
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   return NON_SIMPLE_TYPES.includes(type);
 }

@@ -22,7 +22,7 @@ import { SessionManager, sessionKey } from "./session.js";
 import { UserDirectory } from "./users.js";
 import { ATTACH_PATH, ATTACH_STATIC_DIR } from "../wsi/page.js";
 
-export const BULL_BOARD_PATH = "/admin/queues";
+const BULL_BOARD_PATH = "/admin/queues";
 
 /**
  * One readiness check. `detail` is any JSON-serialisable value (a string, worker states, counts) and

@@ -38,7 +38,7 @@ export function nativeUnsupported(image: TiffImage): string | undefined {
 }
 
 /** TIFF LZW (MSB-first codes of 9-12 bits, code width growing one code early). */
-export function lzwDecode(src: Buffer, expected: number, where: string): Buffer {
+function lzwDecode(src: Buffer, expected: number, where: string): Buffer {
   const out = Buffer.alloc(expected);
   const prefix = new Int16Array(4096);
   const suffix = new Uint8Array(4096);

@@ -42,7 +42,7 @@ const MAX_U32 = 0xffffffff;
 const ZERO = Buffer.from([0]);
 
 /** Name of the partial file an instance is written to before its rename. */
-export function partialName(file: string): string {
+function partialName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.partial`);
 }
 

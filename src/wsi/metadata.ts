@@ -41,7 +41,7 @@ for (const [field, def] of Object.entries(FIELDS) as Array<[Field, (typeof FIELD
 }
 
 /** Canonical field for a key (canonical name or the original's patho_* alias), or undefined. */
-export function metadataField(key: string): Field | undefined {
+function metadataField(key: string): Field | undefined {
   return byName.get(key.trim().toLowerCase());
 }
 

@@ -30,7 +30,7 @@ export interface UploadRecord {
   updatedAt: string;
 }
 
-export const SLIDE_EXTENSIONS = [".svs", ".tif", ".tiff"] as const;
+const SLIDE_EXTENSIONS = [".svs", ".tif", ".tiff"] as const;
 const ID = /^[0-9a-f]{32}$/;
 
 export class UploadError extends Error {

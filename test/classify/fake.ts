@@ -44,7 +44,7 @@ export function fakeDs(elements: Record<string, TagValue> = {}): TagSource {
 }
 
 /** Compile a one-definition rule set of type "X" from the given entries. */
-export function single(...rules: unknown[]) {
+function single(...rules: unknown[]) {
   return compileRules([{ type: "X", rules }]);
 }
 

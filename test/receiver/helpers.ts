@@ -14,8 +14,8 @@ import { configSchema, type FionaConfig, type FionaConfigInput } from "../../src
 import { createQueue, QUEUES, type TypedQueue } from "../../src/queues/index.js";
 import { startReceiver, type ReceiverDeps, type ReceiverHandle } from "../../src/receiver/index.js";
 
-export const REDIS_URL = process.env.FIONA_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-export const DCMTK_ENV = { ...process.env, TCP_NODELAY: "1" };
+const REDIS_URL = process.env.FIONA_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const DCMTK_ENV = { ...process.env, TCP_NODELAY: "1" };
 
 export interface TestReceiver {
   cfg: FionaConfig;

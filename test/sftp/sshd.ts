@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, waitFor } from "../support/env.js";
 
-export const SSHD = "/usr/sbin/sshd";
+const SSHD = "/usr/sbin/sshd";
 export const hasSshd = existsSync(SSHD) && existsSync("/usr/bin/ssh-keygen");
 
 export interface TestSshd {

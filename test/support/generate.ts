@@ -57,7 +57,7 @@ export const TRANSFER_SYNTAX = {
 } as const;
 export type TransferSyntaxName = keyof typeof TRANSFER_SYNTAX;
 
-export const SOP_CLASS = {
+const SOP_CLASS = {
   MR: "1.2.840.10008.5.1.4.1.1.4",
   CT: "1.2.840.10008.5.1.4.1.1.2",
   SC: "1.2.840.10008.5.1.4.1.1.7",

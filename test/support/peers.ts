@@ -14,7 +14,7 @@ export function hasCommand(name: string): boolean {
 }
 
 /** Whether something listens on the TCP port (from /proc, so the check opens no connection). */
-export function isListening(port: number): boolean {
+function isListening(port: number): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     if (!existsSync(file)) continue;

@@ -76,10 +76,7 @@ function operation(r: DeclaredRoute): RouteConfig {
   };
 }
 
-export function openApiDocument(
-  routes: readonly DeclaredRoute[],
-  version = "0.1.0",
-): Record<string, unknown> {
+function openApiDocument(routes: readonly DeclaredRoute[], version = "0.1.0"): Record<string, unknown> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent("securitySchemes", "basic", { type: "http", scheme: "basic" });
   registry.registerComponent("securitySchemes", "session", {

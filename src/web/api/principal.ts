@@ -19,7 +19,7 @@ export interface Principal {
 }
 
 /** Request header by which the page marks background polls: they do not extend the session. */
-export const POLL_HEADER = "x-fiona-poll";
+const POLL_HEADER = "x-fiona-poll";
 
 export const principalOf = (res: Response) => res.locals.principal as Principal;
 

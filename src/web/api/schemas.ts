@@ -31,7 +31,7 @@ export const Session = z
   })
   .openapi("Session");
 
-export const Destination = z
+const Destination = z
   .object({ aeTitle: z.string(), host: z.string(), port: int })
   .partial()
   .openapi("Destination");
@@ -57,7 +57,7 @@ export const ParticipantCheck = z.object({
   exists: z.boolean().describe("The participant already has transfers"),
 });
 
-export const StudyTransferRef = z
+const StudyTransferRef = z
   .object({
     requestId: z.string(),
     project: z.string(),
@@ -91,7 +91,7 @@ export const Study = z
   .partial()
   .openapi("Study");
 
-export const Series = z
+const Series = z
   .object({
     seriesInstanceUid: z.string(),
     seriesNumber: z.string(),
@@ -110,7 +110,7 @@ export const Started = z
   .partial()
   .openapi("Started");
 
-export const LiveStatus = z
+const LiveStatus = z
   .object({
     state: z.enum(["queued", "deidentifying", "sending", "finishing", "done", "partial", "failed"]),
     label: z.string(),

@@ -10,7 +10,7 @@ import { SRGB_ICC } from "../../../src/wsi/srgb-icc.js";
 import { TiffFile } from "../../../src/wsi/tiff.js";
 import { writeTiff, type ImageSpec, type TagSpec } from "./tiff-writer.js";
 
-export const MARKER = "ZZMARKER-Q7X";
+const MARKER = "ZZMARKER-Q7X";
 
 /** The ICC profile of the fake SVS: sRGB with a recognisable reserved-header stamp. */
 export const SVS_ICC = Buffer.from(SRGB_ICC);

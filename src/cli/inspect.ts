@@ -3,6 +3,8 @@ import { readJsonIfExists } from "../fs/atomic.js";
 import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { collectMetrics } from "../metrics/collect.js";
+import { STAGES } from "../processors/index.js";
+import type { QueueName } from "../queues/index.js";
 import { StudyRegistry, type StudyEntry } from "../registry/studies.js";
 
 async function withRedis<T>(
@@ -22,8 +24,10 @@ export async function printStatus(cfg: FionaConfig, json: boolean): Promise<void
   const m = await withRedis(cfg, (r) => collectMetrics(r, cfg));
   if (json) return void console.log(JSON.stringify(m, null, 2));
   const cols = ["waiting", "active", "delayed", "failed", "completed", "paused"] as const;
-  const extra = ["workers", "done-total", "fail-total", "avg-ms"];
-  console.log(["queue".padEnd(16), ...[...cols, ...extra].map((c) => c.padStart(11))].join(""));
+  const extra = ["workers", "done-total", "fail-total", "avg-ms", "quarantined"];
+  console.log(
+    ["queue".padEnd(16), "role".padEnd(16), ...[...cols, ...extra].map((c) => c.padStart(11))].join(""),
+  );
   for (const [queue, c] of Object.entries(m.queues)) {
     const j = m.jobs[queue];
     const attempts = j ? j.buckets.reduce((a, b) => a + b, 0) : 0;
@@ -33,8 +37,10 @@ export async function printStatus(cfg: FionaConfig, json: boolean): Promise<void
       j?.completed ?? 0,
       j?.failed ?? 0,
       attempts ? Math.round(j!.durationSumMs / attempts) : "-",
+      m.quarantined[queue as QueueName] ?? 0,
     ];
-    console.log([queue.padEnd(16), ...row.map((v) => String(v).padStart(11))].join(""));
+    const role = STAGES[queue as QueueName]?.role ?? "";
+    console.log([queue.padEnd(16), role.padEnd(16), ...row.map((v) => String(v).padStart(11))].join(""));
   }
   const rx = m.receiver;
   console.log(

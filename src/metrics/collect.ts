@@ -1,6 +1,7 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
+import { QuarantineStore } from "../quarantine/store.js";
 import { countQueues, type AllQueueCounts } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { workerLiveness } from "../queues/liveness.js";
@@ -33,6 +34,8 @@ export interface MetricsSnapshot {
     associationsActive: number;
   };
   disk?: { path: string; usedPercent: number };
+  /** Quarantine records per stage (src/quarantine). */
+  quarantined: Partial<Record<QueueName, number>>;
   /** The receiver's self-check (src/schedules/heartbeat-state.ts), when it has run. */
   heartbeat?: HeartbeatState;
 }
@@ -83,7 +86,7 @@ export async function collectMetrics(
   );
   for (const q of queues.values()) q.on("error", () => {});
   try {
-    const [counts, liveness, jobs, rx, active, hb, usedPercent] = await Promise.all([
+    const [counts, liveness, jobs, rx, active, hb, usedPercent, quarantined] = await Promise.all([
       countQueues(queues),
       workerLiveness(queues.values()),
       redis.hgetall(keys.jobs),
@@ -91,6 +94,7 @@ export async function collectMetrics(
       redis.hgetall(keys.receiverActive),
       readHeartbeat(redis, cfg.redis.prefix),
       diskUsedPercent(cfg.dataDir).catch(() => undefined),
+      new QuarantineStore(redis, cfg.redis.prefix).countByStage(),
     ]);
     return {
       queues: counts,
@@ -98,6 +102,7 @@ export async function collectMetrics(
         liveness.map((l) => [l.queue, { workers: l.workers, oldestWaitingMs: l.oldestWaitingMs }]),
       ),
       jobs: parseJobStats(jobs),
+      quarantined,
       receiver: {
         instancesStored: num(rx.instancesStored),
         instancesFailed: num(rx.instancesFailed),

@@ -1,5 +1,6 @@
 import type { MetricsSnapshot } from "./collect.js";
 import { DURATION_BUCKETS_S } from "./keys.js";
+import { ALL_QUEUES } from "../queues/index.js";
 
 type Labels = Record<string, string>;
 
@@ -75,6 +76,9 @@ export function renderMetrics(s: MetricsSnapshot): string {
   sample("fiona_connections_refused_total", {}, rx.connectionsRefused);
   family("fiona_associations_active", "gauge", "DICOM associations open now.");
   sample("fiona_associations_active", {}, rx.associationsActive);
+
+  family("fiona_quarantined", "gauge", "Objects a stage refused or gave up on, until retried or dismissed.");
+  for (const queue of ALL_QUEUES) sample("fiona_quarantined", { queue }, s.quarantined[queue] ?? 0);
 
   if (s.disk) {
     family("fiona_disk_used_percent", "gauge", "Used space of the data directory's file system.");

@@ -68,6 +68,13 @@ export class QuarantineStore {
     return of.slice(0, opts.limit ?? of.length);
   }
 
+  /** Records per stage (stages with none are left out). */
+  async countByStage(): Promise<Partial<Record<QueueName, number>>> {
+    const counts: Partial<Record<QueueName, number>> = {};
+    for (const r of await this.list()) counts[r.stage] = (counts[r.stage] ?? 0) + 1;
+    return counts;
+  }
+
   async remove(id: string): Promise<boolean> {
     const record = await this.get(id);
     if (!record) return false;

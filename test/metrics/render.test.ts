@@ -54,6 +54,7 @@ describe("metrics rendering", () => {
       queues: { ingest: counts(5), arrival: counts(0) } as MetricsSnapshot["queues"],
       workers: { ingest: { workers: 2, oldestWaitingMs: 1500 } },
       jobs: { ingest: { completed: 5, failed: 1, durationSumMs: 4200, buckets } },
+      quarantined: { send: 3 },
       receiver: {
         instancesStored: 7,
         instancesFailed: 1,
@@ -82,6 +83,8 @@ describe("metrics rendering", () => {
     expect(sampleValue(fams, "fiona_received_bytes_total")).toBe(123456);
     expect(sampleValue(fams, "fiona_associations_total", { state: "rejected" })).toBe(1);
     expect(sampleValue(fams, "fiona_connections_refused_total", {})).toBe(7);
+    expect(sampleValue(fams, "fiona_quarantined", { queue: "send" })).toBe(3);
+    expect(sampleValue(fams, "fiona_quarantined", { queue: "ingest" })).toBe(0);
     expect(sampleValue(fams, "fiona_disk_used_percent")).toBe(42.12);
     expect(sampleValue(fams, "fiona_heartbeat_consecutive_failures")).toBe(2);
     expect(sampleValue(fams, "fiona_heartbeat_failures_total")).toBe(5);

@@ -8,7 +8,8 @@ import { ALL_QUEUES, type QueueName } from "../../src/queues/index.js";
 
 const PROCESSORS = path.resolve(import.meta.dirname, "../../src/processors");
 /** The stage files: every processor but the job table and the contract's type. */
-const stageFiles = () => readdirSync(PROCESSORS).filter((f) => f !== "index.ts" && f !== "stage.ts");
+const stageFiles = () =>
+  readdirSync(PROCESSORS).filter((f) => f.endsWith(".ts") && f !== "index.ts" && f !== "stage.ts");
 /** send.ts -> sendProcessor, study-arrived.ts -> studyArrivedProcessor. */
 const factoryName = (file: string) =>
   `${file.slice(0, -3).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())}Processor`;
@@ -62,6 +63,11 @@ describe("the job table", () => {
 });
 
 describe("the stage contract", () => {
+  it("the folder's README names every stage file", () => {
+    const readme = readFileSync(path.join(PROCESSORS, "README.md"), "utf8");
+    for (const file of stageFiles()) expect(readme, file).toContain(`\`${file}\``);
+  });
+
   it("each processor file exports one stage factory and imports no other processor", async () => {
     for (const file of stageFiles()) {
       const mod = (await import(path.join(PROCESSORS, file))) as Record<string, unknown>;

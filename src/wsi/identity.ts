@@ -39,7 +39,9 @@ export function slideDataset(input: SlideIdentityInput): SlideDataset {
     .join(" ")
     .slice(0, 64);
   return {
-    patientName: `${participant}^`,
+    // The same PatientName as the radiology path writes (the participant as it is), so a PACS that
+    // matches names sees one patient.
+    patientName: participant,
     patientId: participant,
     studyInstanceUid: uid("study"),
     seriesInstanceUid: hmacUid(`wsi:series:${uploadId}`, project, input.siteSecret),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { slideDataset, slideStudyId, type SlideIdentityInput } from "../../src/wsi/identity.js";
+import { ctx, deid, parse, readFile, tempDir, value } from "../deid/helpers.js";
+import { generateStudy } from "../support/generate.js";
 
 const base: SlideIdentityInput = {
   project: "PATH",
@@ -17,7 +19,7 @@ describe("slideDataset", () => {
     const a = slideDataset(base);
     expect(slideDataset(base)).toEqual(a);
     expect(a.patientId).toBe("PATH_0001");
-    expect(a.patientName).toBe("PATH_0001^");
+    expect(a.patientName).toBe("PATH_0001");
     expect(a.institutionName).toBe("PATH");
     expect(a.referringPhysicianName).toBe("EventName:baseline");
     expect(a.studyId).toBe("B172");
@@ -42,5 +44,20 @@ describe("slideDataset", () => {
     const id = slideStudyId({ block: "x".repeat(16), slideNr: "1" }, "u");
     expect(id).toHaveLength(16);
     expect(slideStudyId({ block: "x".repeat(16), slideNr: "1" }, "u")).toBe(id);
+  });
+
+  it("names the participant exactly as the radiology path does", () => {
+    const { dir, cleanup } = tempDir("fiona-wsi-identity");
+    try {
+      const study = generateStudy({ outDir: dir, seed: "wsi-identity", fileSize: 2048 });
+      const radiology = parse(
+        deid(readFile(study.files[0]!), ctx({ name: "PATH" }, { participant: base.participant })).bytes,
+      ).dict;
+      const slide = slideDataset(base);
+      expect(slide.patientName).toBe(value(radiology, "00100010"));
+      expect(slide.patientId).toBe(value(radiology, "00100020"));
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -17,7 +17,7 @@ export const SVS_ICC = Buffer.from(SRGB_ICC);
 SVS_ICC.write("SVS-ICC!", 100, "latin1");
 
 export const DATASET: SlideDataset = {
-  patientName: "PROJ_0001^",
+  patientName: "PROJ_0001",
   patientId: "PROJ_0001",
   studyInstanceUid: "2.25.101",
   seriesInstanceUid: "2.25.102",

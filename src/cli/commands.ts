@@ -109,6 +109,7 @@ export function registerCommands(program: Command): void {
     .requiredOption("-s, --participant <id>", "participant pseudonym (must match the project's pattern)")
     .option("-e, --event <name>", "event (time point)")
     .option("--by <who>", "who asked (recorded with the request)")
+    .option("--replace", "confirm re-assigning a study already sent for the project as another participant")
     .action(async (uid: string, o: AssignOptions) => assign(cfg(), uid, o));
   program
     .command("transfers")

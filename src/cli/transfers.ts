@@ -7,36 +7,65 @@ import { connectProducer } from "../queues/connection.js";
 import { TransferRegistry } from "../registry/transfers.js";
 import { deidentifyFiles } from "../transfer/deid-files.js";
 import { validateRequest } from "../transfer/request.js";
-import { startTransfer } from "../transfer/start.js";
+import os from "node:os";
+import { createLogger } from "../log.js";
+import { AuditLog } from "../registry/audit.js";
+import { assignStudy } from "../routing/assign.js";
+import { createRoutingDeps } from "../routing/deps.js";
 
 export interface AssignOptions {
   project: string;
   participant: string;
   event?: string;
   by?: string;
+  /** Confirms re-assigning a study already sent for the project as another participant. */
+  replace?: boolean;
 }
 
-/** `fiona assign`: request the transfer of an arrived study to a project. */
+/**
+ * `fiona assign`: request the transfer of an arrived study to a project, as the Assign page does
+ * (auto-ID reservation, re-assignment check), audited with the operating-system user.
+ */
 export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOptions): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
+  const log = createLogger(cfg.log.level);
+  const user = os.userInfo().username;
   try {
-    const started = await startTransfer(
+    const routing = createRoutingDeps(
       {
         cfg,
         paths: new SitePaths(cfg.dataDir),
         flow,
         transfers: new TransferRegistry(redis, cfg.redis.prefix),
+        log,
       },
-      {
-        studyInstanceUid: studyUid,
-        project: o.project,
-        participant: o.participant,
-        ...(o.event !== undefined ? { event: o.event } : {}),
-        requestedBy: o.by ?? process.env.USER ?? "cli",
-      },
+      redis,
     );
-    console.log(`transfer ${started.requestId} run ${started.run}: ${started.series} series queued`);
+    const request = {
+      studyInstanceUid: studyUid,
+      project: o.project,
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      requestedBy: o.by ?? user,
+    };
+    const started = await assignStudy(routing, request, { replace: o.replace === true });
+    await new AuditLog(redis, cfg.redis.prefix, { logger: log }).record({
+      user,
+      via: "cli",
+      action: started.reassignedFrom ? "reassign" : "assign",
+      study: studyUid,
+      project: o.project,
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      requestId: started.requestId,
+      run: started.run,
+      ...(started.reassignedFrom ? { detail: `from participant ${started.reassignedFrom.join(", ")}` } : {}),
+    });
+    console.log(
+      `transfer ${started.requestId} run ${started.run}: ${started.series} series queued` +
+        (started.reassignedFrom ? ` (re-assigned from ${started.reassignedFrom.join(", ")})` : ""),
+    );
   } finally {
     await flow.close();
     redis.disconnect();
@@ -45,7 +74,7 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
 
 /** `fiona transfers`: transfer requests with the result of their latest run. */
 export async function printTransfers(cfg: FionaConfig, json: boolean): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   try {
     const list = await new TransferRegistry(redis, cfg.redis.prefix).list();
     if (json) return void console.log(JSON.stringify(list, null, 2));

@@ -100,6 +100,11 @@ export class TransferRegistry {
   sentKey(id: string): string {
     return this.keys.transferSent(id);
   }
+
+  /** Instances of this request the destination has accepted, over all runs. */
+  async sentCount(id: string): Promise<number> {
+    return this.redis.scard(this.sentKey(id));
+  }
 }
 
 function toRecord(h: Record<string, string>): TransferRecord {

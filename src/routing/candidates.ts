@@ -13,6 +13,7 @@ import {
   validateRequest,
   type TransferRequest,
 } from "../transfer/request.js";
+import { sentToOtherParticipants } from "../transfer/reassign.js";
 import { startTransfer, type StartedTransfer } from "../transfer/start.js";
 import type { CouplingRow } from "./coupling.js";
 import type { RoutingDeps } from "./deps.js";
@@ -113,6 +114,16 @@ export async function startCandidates(
         "automatic assignment is not valid; not started",
       );
       outcomes.push({ ...base, status: "invalid", error: e.message });
+      continue;
+    }
+    if ((await sentToOtherParticipants(deps.transfers, c.request)).length) {
+      const error =
+        "already sent for this project as another participant; a person must confirm a re-assignment";
+      deps.log.warn(
+        { studyInstanceUid: studyUid, project: project.name, requestId: id, source: c.source },
+        "automatic re-assignment to another participant refused",
+      );
+      outcomes.push({ ...base, status: "invalid", error });
       continue;
     }
     const existing = await deps.transfers.get(id);

@@ -15,7 +15,7 @@ export function errorHandler(sessions: SessionManager, secureOf: (req: Request) 
       if (err.status === 401 && req.headers.cookie?.includes("fiona_session=")) {
         res.append("Set-Cookie", sessions.clearCookie(secureOf(req)));
       }
-      res.status(err.status).json({ error: err.message });
+      res.status(err.status).json({ ...err.details, error: err.message });
       return;
     }
     const status =

@@ -1,7 +1,8 @@
 /** /transfers: assign a study (start its transfer), preview it, follow transfers and retry them. */
 import type { Request } from "express";
 import type { TransferRecord } from "../../registry/transfers.js";
-import { assignStudy } from "../../routing/assign.js";
+import { assignStudy, type AssignedTransfer } from "../../routing/assign.js";
+import { ReassignmentRefused } from "../../transfer/reassign.js";
 import {
   InvalidRequestError,
   requestId as requestIdOf,
@@ -29,6 +30,8 @@ const assignBody = z
     project: z.string().min(1).max(64),
     participant: z.string().min(1).max(64),
     event: z.string().max(64).nullish(),
+    /** Confirms sending a study already sent for the project as another participant. */
+    replace: z.boolean().optional(),
   })
   .strict()
   .openapi("AssignRequest");
@@ -153,19 +156,28 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
     p: Principal,
     request: TransferRequest,
     action: "assign" | "retry",
+    replace = false,
   ): Promise<StartedTransfer> {
-    let started: StartedTransfer;
+    let started: AssignedTransfer;
     try {
-      started = await assignStudy(ctx.routing, request);
+      started = await assignStudy(ctx.routing, request, { replace });
       snapshot.changed();
     } catch (e) {
       if (e instanceof InvalidRequestError) throw new HttpError(400, e.message);
+      if (e instanceof ReassignmentRefused)
+        throw new HttpError(409, e.message, {
+          code: "reassign",
+          participants: [...new Set(e.earlier.map((t) => t.participant))],
+        });
       throw e;
     }
     await audit
       .record({
         user: p.user.name,
-        action,
+        action: started.reassignedFrom ? "reassign" : action,
+        ...(started.reassignedFrom
+          ? { detail: `from participant ${started.reassignedFrom.join(", ")}` }
+          : {}),
         via: p.via,
         ip: req.ip ?? "",
         study: request.studyInstanceUid,
@@ -244,7 +256,7 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
       responses: {
         202: ok(Started, "Transfer started"),
         400: error("Invalid request (pattern, event, no images)"),
-        409: error("This assignment is running already"),
+        409: error("Running already, or a re-assignment to another participant to confirm (code: reassign)"),
       },
     },
     async (req, res, input) => {
@@ -257,7 +269,7 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
         ...(b.event ? { event: b.event } : {}),
       });
       await refuseIfRunning(requestIdOf(request));
-      const started = await run(req, p, request, "assign");
+      const started = await run(req, p, request, "assign", b.replace === true);
       res.status(202).json(started);
     },
   );

@@ -5,7 +5,7 @@ import { chosenEvent } from "./assign-form.js";
 import { $, button, byId, clear, dialog, fact, h, input, select } from "./dom.js";
 import { closeDrawer } from "./drawer.js";
 import { fmtDate, fmtTime, plural, targetLabel } from "./format.js";
-import { messageOf } from "./http.js";
+import { ApiError, messageOf } from "./http.js";
 import { state } from "./state.js";
 import { loadStudies } from "./studies.js";
 import { toast } from "./toast.js";
@@ -19,6 +19,10 @@ import { setView } from "./views.js";
  * @type {TransferPreview | null}
  */
 let pending = null;
+/** The user was told this sends a study already sent as another participant, and may confirm. */
+let confirmingReassign = false;
+
+const SEND_LABEL = "Send to research PACS";
 
 /** @param {Event} ev */
 async function onReview(ev) {
@@ -42,6 +46,8 @@ async function onReview(ev) {
     return;
   }
   pending = pv;
+  confirmingReassign = false;
+  $("c-send").textContent = SEND_LABEL;
   renderPreview(pv);
   $("c-error").textContent = "";
   button("c-send").disabled = false;
@@ -92,6 +98,7 @@ async function onSend() {
       project: pv.project,
       participant: pv.participant,
       ...(pv.event ? { event: pv.event } : {}),
+      ...(confirmingReassign ? { replace: true } : {}),
     });
     dialog("confirm").close();
     closeDrawer();
@@ -101,6 +108,10 @@ async function onSend() {
     void loadStudies();
   } catch (e) {
     $("c-error").textContent = messageOf(e);
+    if (e instanceof ApiError && e.body?.code === "reassign" && !confirmingReassign) {
+      confirmingReassign = true;
+      $("c-send").textContent = `Re-assign to ${pv.participant}`;
+    }
     button("c-send").disabled = false;
   }
 }

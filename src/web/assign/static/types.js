@@ -30,6 +30,8 @@
  * @property {string} error
  * @property {LoginInfo} [login]
  * @property {CsvError[]} [errors]
+ * @property {string} [code] "reassign": the study was sent for the project as another participant.
+ * @property {string[]} [participants] With code "reassign": those participants.
  */
 
 /**
@@ -129,6 +131,7 @@
  * @property {string} project
  * @property {string} participant
  * @property {string} [event]
+ * @property {boolean} [replace] Confirms a re-assignment to another participant.
  */
 
 /** @typedef {"queued" | "deidentifying" | "sending" | "finishing" | "done" | "partial" | "failed"} LiveState */

@@ -1,5 +1,5 @@
 import type { FionaConfig } from "../config/schema.js";
-import { classify, explain, loadRulesFile } from "../classify/index.js";
+import { classify, explain, loadRulesFile, type DefinitionExplanation } from "../classify/index.js";
 import { readHeaderFile } from "../dicom/header.js";
 import { summarizeFile } from "../ingest/series-summary.js";
 import { DEFAULT_RULES_FILE } from "../roles/workers.js";
@@ -11,12 +11,22 @@ export async function rulesTest(cfg: FionaConfig, file: string, o: { rules?: str
   const series = summarizeFile(header, { callingAe: "", calledAe: "", peer: "" });
   const report = explain(rules, series, header, [], { redactPhi: !o.showPhi });
   console.log(`ClassifyType: ${JSON.stringify(classify(rules, series, header, []))}`);
-  for (const d of report) {
-    console.log(`${d.matched ? "MATCH" : "  no "} ${d.type}${d.id ? ` (${d.id})` : ""}`);
-    for (const e of d.entries) {
-      console.log(
-        `        ${e.pass ? "pass" : "FAIL"} ${e.tag} ${e.operator} ${JSON.stringify(e.expected)} <- ${JSON.stringify(e.value)}`,
-      );
-    }
-  }
+  for (const line of explanationLines(report)) console.log(line);
+}
+
+/**
+ * One line per definition and per check. A negated check reads "not <operator>" (it passes when the
+ * operator does not hold), and a check copied by rule/notrule says where from.
+ */
+export function explanationLines(report: DefinitionExplanation[]): string[] {
+  return report.flatMap((d) => [
+    `${d.matched ? "MATCH" : "  no "} ${d.type}${d.id ? ` (${d.id})` : ""}`,
+    ...d.entries.map(
+      (e) =>
+        `        ${e.pass ? "pass" : "FAIL"} ${e.tag} ${e.negate ? "not " : ""}${e.operator} ` +
+        `${JSON.stringify(e.expected)} <- ${JSON.stringify(e.value)}` +
+        (e.from !== undefined ? ` (from ${e.from})` : "") +
+        (e.note !== undefined ? ` (${e.note})` : ""),
+    ),
+  ]);
 }

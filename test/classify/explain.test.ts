@@ -98,3 +98,25 @@ describe("explain", () => {
     expect(phi("0x08", "0x70")).toBe(false);
   });
 });
+
+describe("fiona rules test's lines", () => {
+  it("read a negated check as negated, and name the rule a notrule check came from", async () => {
+    const { explanationLines } = await import("../../src/cli/rules-test.js");
+    const negated = compileRules([
+      { type: "GE", id: "GE", rules: [{ tag: ["0x08", "0x70"], value: "^GE" }] },
+      {
+        type: "notQA",
+        rules: [
+          { tag: ["SeriesDescription"], operator: "contains", value: "QA", negate: "yes" },
+          { notrule: "GE" },
+        ],
+      },
+    ]);
+    const lines = explanationLines(
+      explain(negated, { SeriesDescription: "T1 axial" }, fakeDs({ Manufacturer: "SIEMENS" }), []),
+    );
+    expect(lines).toContain('        pass SeriesDescription not contains "QA" <- "T1 axial"');
+    expect(lines.some((l) => /^ {8}pass \S+ not regexp "\^GE" <- "SIEMENS" \(from GE\)$/.test(l))).toBe(true);
+    expect(lines).toContain("MATCH notQA");
+  });
+});

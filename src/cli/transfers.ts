@@ -4,7 +4,8 @@ import { FlowProducer } from "bullmq";
 import { deidSettings, type FionaConfig } from "../config/schema.js";
 import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
-import { TransferRegistry } from "../registry/transfers.js";
+import { TransferRegistry, type TransferRecord } from "../registry/transfers.js";
+import { liveStatus, type LiveStatus } from "../transfer/live-status.js";
 import { deidentifyFiles } from "../transfer/deid-files.js";
 import { validateRequest } from "../transfer/request.js";
 import os from "node:os";
@@ -72,24 +73,32 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
   }
 }
 
-/** `fiona transfers`: transfer requests with the result of their latest run. */
+/** `fiona transfers`: transfer requests with the state and reason the Assign page shows. */
 export async function printTransfers(cfg: FionaConfig, json: boolean): Promise<void> {
   const redis = await connectProducer(cfg.redis);
+  const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
   try {
     const list = await new TransferRegistry(redis, cfg.redis.prefix).list();
-    if (json) return void console.log(JSON.stringify(list, null, 2));
+    const withLive = await Promise.all(list.map(async (t) => ({ ...t, live: await liveStatus(flow, t) })));
+    if (json) return void console.log(JSON.stringify(withLive, null, 2));
     if (!list.length) return void console.log("no transfers");
-    for (const t of list) {
-      console.log(
-        `${t.requestId} ${t.status.padEnd(7)} ${t.project}/${t.participant}${t.event ? `/${t.event}` : ""} ` +
-          `study ${t.studyInstanceUid} -> ${t.pseudoStudyInstanceUid ?? "?"} sent=${t.filesSent} failed=${t.filesFailed} ` +
-          `dropped=${t.filesDropped} runs=${t.runs}${t.durationMs !== undefined ? ` ${t.durationMs} ms` : ""}` +
-          (t.error ? `\n    error: ${t.error}` : ""),
-      );
-    }
+    for (const t of withLive) console.log(transferLine(t));
   } finally {
+    await flow.close();
     redis.disconnect();
   }
+}
+
+function transferLine(t: TransferRecord & { live: LiveStatus }): string {
+  const who = `${t.project}/${t.participant}${t.event ? `/${t.event}` : ""}`;
+  const reason = t.live.reason && !t.live.label.includes(t.live.reason) ? t.live.reason : undefined;
+  const why = t.live.retrying ? `retrying: ${t.live.retrying}` : reason;
+  return (
+    `${t.requestId} ${t.live.label} ${who} study ${t.studyInstanceUid} -> ` +
+    `${t.pseudoStudyInstanceUid ?? "(not yet)"} sent=${t.filesSent} failed=${t.filesFailed} ` +
+    `dropped=${t.filesDropped} runs=${t.runs}${t.durationMs !== undefined ? ` ${t.durationMs} ms` : ""}` +
+    (why ? `\n    ${why}` : "")
+  );
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -21,6 +21,7 @@ import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { AuditLog } from "../../src/registry/audit.js";
 import { TransferRegistry, type TransferRecord } from "../../src/registry/transfers.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
+import { liveStatus } from "../../src/transfer/live-status.js";
 import { startTransfer } from "../../src/transfer/start.js";
 import { fionaCli } from "../support/cli.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
@@ -194,6 +195,11 @@ describe("a stage's quarantine", () => {
     expect(record.reason).toMatch(/reject/i);
     expect(record.ids).toMatchObject({ seriesInstanceUid: study.seriesInstanceUids[0] });
     expect(record.job?.data).toMatchObject({ requestId: started.requestId });
+
+    // `fiona transfers` says what the page says.
+    const live = await liveStatus(flow, (await transfers.get(started.requestId))!);
+    expect(live.state).toBe("failed");
+    expect(await fiona("transfers")).toContain(`${started.requestId} ${live.label} REFUSED/P2`);
 
     expect(await fiona("failures", "dismiss", record.id)).toContain("dismissed");
     expect((await failures("send")).some((r) => r.id === record.id)).toBe(false);

@@ -15,7 +15,7 @@ import { peerLabel, scuDestination } from "../../dimse/connect.js";
 import { projectDestination } from "../../transfer/stage.js";
 import type { ApiContext } from "./context.js";
 import { HttpError } from "./http-error.js";
-import { liveStatus, type LiveStatus } from "./live.js";
+import { liveStatus, type LiveStatus } from "../../transfer/live-status.js";
 import { principalOf, type Principal } from "./principal.js";
 import { count, requiredText, text } from "./query.js";
 import { error, ok } from "./replies.js";

@@ -1,9 +1,9 @@
 import type { FlowProducer, Job, JobNode } from "bullmq";
-import { QUEUES } from "../../queues/index.js";
-import type { TransferRecord } from "../../registry/transfers.js";
+import { QUEUES } from "../queues/index.js";
+import type { TransferRecord } from "../registry/transfers.js";
 
 /**
- * The live status of a transfer request for the Assign page: from the registry once a run finished,
+ * The live status of a transfer request, as the Assign page and `fiona transfers` show it: from the registry once a run finished,
  * else from the BullMQ flow of its latest run (`<requestId>-<run>` in the transfer queue, one send job
  * per series, each with a deidentify child).
  */

@@ -16,10 +16,13 @@ import { s2m } from "./s2m.js";
 import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
 import { registerInventoryCommands } from "../inventory/cli.js";
+import { registerDoctorCommand } from "../doctor/cli.js";
 import { registerFailuresCommands } from "../quarantine/cli.js";
 import { registerReclassifyCommands } from "../reclassify/cli.js";
 import { registerPullCommand } from "../scanner/cli.js";
 import { registerAttachCommand } from "../wsi/cli.js";
+import { registerAuditCommand } from "./audit.js";
+import { registerUserCommands } from "./users.js";
 
 function parseQueues(list: string | undefined): QueueName[] {
   if (!list) return WORKER_QUEUES;
@@ -155,8 +158,11 @@ export function registerCommands(program: Command): void {
   registerInventoryCommands(program, cfg);
   registerReclassifyCommands(program, cfg);
   registerFailuresCommands(program, cfg);
+  registerDoctorCommand(program, cfg);
   registerPullCommand(program, cfg);
   registerAttachCommand(program, cfg);
+  registerUserCommands(program, cfg);
+  registerAuditCommand(program, cfg);
   const rules = program.command("rules").description("classification rules");
   rules
     .command("test")
@@ -214,7 +220,7 @@ export function registerCommands(program: Command): void {
     });
   program
     .command("hash-password")
-    .description("hash a password for web.basicAuth.passwordHash (reads it from stdin)")
+    .description("hash a password for web.users[].passwordHash (reads it from stdin)")
     .action(async () => {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);

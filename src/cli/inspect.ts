@@ -2,7 +2,7 @@ import type { FionaConfig } from "../config/schema.js";
 import { readJsonIfExists } from "../fs/atomic.js";
 import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
-import { collectMetrics } from "../metrics/collect.js";
+import { collectMetrics, type MetricsSnapshot } from "../metrics/collect.js";
 import { STAGES } from "../processors/index.js";
 import type { QueueName } from "../queues/index.js";
 import { StudyRegistry, type StudyEntry } from "../registry/studies.js";
@@ -11,7 +11,7 @@ async function withRedis<T>(
   cfg: FionaConfig,
   fn: (r: Awaited<ReturnType<typeof connectProducer>>) => Promise<T>,
 ) {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   try {
     return await fn(redis);
   } finally {
@@ -49,11 +49,24 @@ export async function printStatus(cfg: FionaConfig, json: boolean): Promise<void
   console.log(
     `associations: ${rx.associationsActive} active, ${rx.associationsAccepted} accepted, ${rx.associationsRejected} rejected, ${rx.connectionsRefused} connections refused`,
   );
-  console.log(`disk: ${m.disk ? `${m.disk.usedPercent.toFixed(1)}% used (${m.disk.path})` : "unknown"}`);
+  console.log(`disk: ${m.disk ? diskLine(m.disk) : "unknown"}`);
   const hb = m.heartbeat;
   console.log(
     `heartbeat: ${hb ? `${hb.consecutiveFailures} consecutive failures (${hb.failuresTotal} in all), last ok ${hb.lastOk ?? "never"}, last failure ${hb.lastFailure ?? "never"}` : "no data"}`,
   );
+}
+
+function sizeText(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  for (; bytes >= 10 * 1024 && i < units.length - 1; i++) bytes /= 1024;
+  return `${Math.round(bytes)} ${units[i]}`;
+}
+
+function diskLine(d: NonNullable<MetricsSnapshot["disk"]>): string {
+  const floor = d.floorBytes > 0 ? `, floor ${sizeText(d.floorBytes)}` : ", no floor";
+  const below = d.belowFloor ? " BELOW THE FLOOR: the receiver refuses C-STOREs" : "";
+  return `${d.usedPercent.toFixed(1)}% used, ${sizeText(d.freeBytes)} free${floor} (${d.path})${below}`;
 }
 
 interface PhiFields {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { analysisSchema } from "../analysis/config.js";
 import { projectDeidSchema, type ProjectDeid } from "../deid/project.js";
 import { aeTitleSchema, dicomPeerSchema, portSchema, tlsVersionSchema } from "./dicom-fields.js";
+import { redisSchema } from "./redis.js";
 import { exportsSchema, noAssignSchema } from "../export/config.js";
 import { automationSchema } from "../automation/config.js";
 import { inventorySchema } from "../inventory/config.js";
@@ -11,6 +12,7 @@ import { wsiSchema } from "../wsi/config.js";
 import { IdPatternError, parseIdPattern } from "../routing/autoid.js";
 import { isValidPyPattern } from "../routing/rules.js";
 import { isPasswordHash } from "../web/password.js";
+import { ROLES } from "../web/roles.js";
 
 const aeTitle = aeTitleSchema;
 const port = portSchema;
@@ -35,6 +37,13 @@ const autoIdSchema = z
     }),
   })
   .strict();
+
+/** A web user name (also stored in <dataDir>/users.json by fiona user add). */
+export const webUserName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._@+-]+$/, "letters, digits and . _ @ + - only");
 
 /** A Python regular expression (re.match semantics), empty meaning "not used". */
 const pyPattern = z.string().refine(isValidPyPattern, "not a valid regular expression");
@@ -123,20 +132,8 @@ export const configSchema = z
     dicomHost: z.string().default("0.0.0.0"),
     httpPort: port.default(8080),
     httpHost: z.string().default("127.0.0.1"),
-    redis: z
-      .object({
-        url: z.string().url().default("redis://127.0.0.1:6379"),
-        /** Every key lives under this prefix, so several instances (and test runs) share one Redis. */
-        prefix: z
-          .string()
-          .min(1)
-          .regex(/^[A-Za-z0-9_{}.-]+$/, "letters, digits, _ . - { } only")
-          .default("fiona"),
-        /** Start a child redis-server when none answers (fiona start only). */
-        startLocal: z.boolean().default(true),
-      })
-      .strict()
-      .default({}),
+    /** One Redis, a Sentinel-monitored master or a Redis Cluster (src/config/redis.ts). */
+    redis: redisSchema.default({}),
     receiver: z
       .object({
         /** Associations accepted at once; one more is rejected as transient (local limit exceeded). */
@@ -197,6 +194,26 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Space on dataDir's file system as a resource of its own (src/fs/space.ts, src/roles/disk-full-retry.ts). */
+    disk: z
+      .object({
+        /**
+         * Free-space floor: max(minFreeBytes, minFreePercent of the file system). Below it the receiver
+         * answers C-STORE with Out of Resources before writing, so the stages after it keep room for
+         * raw links, series JSON and the outbox. Both 0 turn the floor off.
+         */
+        minFreeBytes: z.number().int().min(0).default(1_073_741_824), // 1 GiB
+        minFreePercent: z.number().min(0).max(50).default(2),
+        /**
+         * A job of any stage that hits ENOSPC or EDQUOT waits this long, doubling per repeat up to
+         * fullRetryMaxMs, without using one of its attempts.
+         */
+        fullRetryMs: z.number().int().min(10).max(3_600_000).default(10_000),
+        fullRetryMaxMs: z.number().int().min(10).max(86_400_000).default(300_000),
+      })
+      .strict()
+      .refine((d) => d.fullRetryMaxMs >= d.fullRetryMs, "disk.fullRetryMaxMs must be >= disk.fullRetryMs")
+      .default({}),
     /**
      * Jobs each worker process runs at once, per queue (ingest and analysis have their own keys; the
      * queues that must run one job at a time are not configurable).
@@ -220,8 +237,28 @@ export const configSchema = z
       .default({}),
     arrival: z
       .object({
-        /** A study counts as arrived after this many seconds without a new image. */
+        /**
+         * A study counts as arrived after this many seconds without a new image received, once none
+         * of its ingest jobs is waiting, delayed or active.
+         */
         quietSeconds: z.number().positive().max(86_400).default(15),
+        /** While a quiet study's ingest is behind, arrival looks again this often. */
+        pollSeconds: z.number().min(0.05).max(60).default(0.5),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Job locks of every pipeline worker: a worker renews its jobs' locks every lockSeconds / 2; jobs
+     * of a worker that stopped (crashed, killed) go back to waiting once their lock has run out and a
+     * stalled check (every stalledCheckSeconds, by any worker of the queue) saw them twice. A job
+     * found stalled more than maxStalledCount times fails. An event loop blocked for longer than about
+     * lockSeconds / 2 loses its locks too: the job then runs twice.
+     */
+    workers: z
+      .object({
+        lockSeconds: z.number().min(2).max(600).default(10),
+        stalledCheckSeconds: z.number().min(1).max(600).default(5),
+        maxStalledCount: z.number().int().min(0).max(100).default(2),
       })
       .strict()
       .default({}),
@@ -234,35 +271,38 @@ export const configSchema = z
       .default({}),
     web: z
       .object({
-        /** Basic auth for Bull Board and the API; the password is stored as a scrypt hash (fiona hash-password). */
+        /** Deprecated: an admin user like any other (prefer web.users or fiona user add). */
         basicAuth: z
           .object({ user: z.string().min(1), passwordHash: z.string().min(1) })
           .strict()
           .optional(),
         /**
-         * Accounts of the Assign page and the REST API. A user sees and assigns only the projects listed
-         * in `projects` (admins see every project). `passwordHash` (fiona hash-password) enables the login
-         * form and HTTP basic auth for scripts; a user without one can only sign in through
-         * trustedProxyHeader. The web.basicAuth account (if any) is an admin of the page as well.
+         * Accounts of the web server (pages, API, Bull Board, /metrics), merged with those of
+         * `<dataDir>/users.json` (fiona user add). A user sees and acts on only the projects listed in
+         * `projects` (admins: every project). `role` is viewer, operator or admin; `admin: true` means
+         * admin, and without either a user is an operator (as before roles existed). `passwordHash`
+         * (fiona hash-password) enables the login form and HTTP basic auth for scripts; a user without
+         * one can only sign in through trustedProxyHeader.
          */
         users: z
           .array(
             z
               .object({
-                name: z
-                  .string()
-                  .min(1)
-                  .max(64)
-                  .regex(/^[A-Za-z0-9._@+-]+$/, "letters, digits and . _ @ + - only"),
+                name: webUserName,
                 passwordHash: z
                   .string()
                   .min(1)
                   .refine(isPasswordHash, "not a password hash: create one with fiona hash-password")
                   .optional(),
                 admin: z.boolean().default(false),
+                role: z.enum(ROLES).optional(),
                 projects: z.array(z.string().min(1)).default([]),
               })
-              .strict(),
+              .strict()
+              .refine((u) => !u.admin || u.role === undefined || u.role === "admin", {
+                message: "admin: true contradicts role; use role alone",
+                path: ["role"],
+              }),
           )
           .default([])
           .superRefine((us, ctx) => {
@@ -288,8 +328,15 @@ export const configSchema = z
         sessionMinutes: z.number().int().min(1).max(1440).default(30),
         /** Show patient name and ID (read from the series JSON on disk) in the Assign page and API. */
         showPatientIdentity: z.boolean().default(false),
+        /** Bearer token Prometheus may scrape /metrics with (instead of a user), or a file holding it. */
+        metricsToken: z.string().min(32, "use at least 32 characters").optional(),
+        metricsTokenFile: z.string().min(1).optional(),
       })
       .strict()
+      .refine((w) => !(w.metricsToken && w.metricsTokenFile), {
+        message: "set web.metricsToken or web.metricsTokenFile, not both",
+        path: ["metricsTokenFile"],
+      })
       .default({}),
     /**
      * Site secret: the HMAC key of pseudonymized UIDs, accession numbers and derived date offsets.

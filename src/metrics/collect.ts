@@ -1,6 +1,7 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
+import { readDiskSpace, type DiskSpace } from "../fs/space.js";
 import { QuarantineStore } from "../quarantine/store.js";
 import { countQueues, type AllQueueCounts } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
@@ -33,7 +34,8 @@ export interface MetricsSnapshot {
     connectionsRefused: number;
     associationsActive: number;
   };
-  disk?: { path: string; usedPercent: number };
+  /** dataDir's file system and its free-space floor (below it the receiver refuses C-STOREs). */
+  disk?: { path: string; usedPercent: number } & DiskSpace;
   /** Quarantine records per stage (src/quarantine). */
   quarantined: Partial<Record<QueueName, number>>;
   /** The receiver's self-check (src/schedules/heartbeat-state.ts), when it has run. */
@@ -86,7 +88,7 @@ export async function collectMetrics(
   );
   for (const q of queues.values()) q.on("error", () => {});
   try {
-    const [counts, liveness, jobs, rx, active, hb, usedPercent, quarantined] = await Promise.all([
+    const [counts, liveness, jobs, rx, active, hb, usedPercent, space, quarantined] = await Promise.all([
       countQueues(queues),
       workerLiveness(queues.values()),
       redis.hgetall(keys.jobs),
@@ -94,6 +96,7 @@ export async function collectMetrics(
       redis.hgetall(keys.receiverActive),
       readHeartbeat(redis, cfg.redis.prefix),
       diskUsedPercent(cfg.dataDir).catch(() => undefined),
+      readDiskSpace(cfg.dataDir, cfg.disk).catch(() => undefined),
       new QuarantineStore(redis, cfg.redis.prefix).countByStage(),
     ]);
     return {
@@ -112,7 +115,9 @@ export async function collectMetrics(
         connectionsRefused: num(rx.connectionsRefused),
         associationsActive: activeAssociations(active, now),
       },
-      ...(usedPercent !== undefined ? { disk: { path: cfg.dataDir, usedPercent } } : {}),
+      ...(usedPercent !== undefined && space !== undefined
+        ? { disk: { path: cfg.dataDir, usedPercent, ...space } }
+        : {}),
       ...(hb ? { heartbeat: hb } : {}),
     };
   } finally {

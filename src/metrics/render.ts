@@ -83,6 +83,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
   if (s.disk) {
     family("fiona_disk_used_percent", "gauge", "Used space of the data directory's file system.");
     sample("fiona_disk_used_percent", {}, Number(s.disk.usedPercent.toFixed(2)));
+    family("fiona_disk_free_bytes", "gauge", "Free space of the data directory's file system.");
+    sample("fiona_disk_free_bytes", {}, s.disk.freeBytes);
+    family("fiona_disk_floor_bytes", "gauge", "Free-space floor: below it the receiver refuses C-STOREs.");
+    sample("fiona_disk_floor_bytes", {}, s.disk.floorBytes);
+    family(
+      "fiona_receiver_below_floor",
+      "gauge",
+      "1 while free space is below the floor (C-STOREs refused).",
+    );
+    sample("fiona_receiver_below_floor", {}, s.disk.belowFloor ? 1 : 0);
   }
   const hb = s.heartbeat;
   if (hb) {

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { UnrecoverableError } from "bullmq";
+import { UnrecoverableError, type Job } from "bullmq";
 import { readHeaderFile, type DicomHeader } from "../dicom/header.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { ensureSymlink } from "../fs/atomic.js";
@@ -37,8 +37,10 @@ async function readArchived(file: string): Promise<DicomHeader | undefined> {
     try {
       return await readHeaderFile(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
-        throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      // A system error (ENOSPC, EIO, EMFILE…) is not the file's fault: retried, not refused for good.
+      if (typeof code === "string" && code !== "ENOENT") throw e;
+      if (code !== "ENOENT") throw new UnrecoverableError(`unreadable DICOM: ${(e as Error).message}`);
       if (waitMs < 0) return undefined;
       await new Promise((r) => setTimeout(r, waitMs));
     }
@@ -47,7 +49,8 @@ async function readArchived(file: string): Promise<DicomHeader | undefined> {
 }
 
 /** File one archived image: raw/ links, participant link, series JSON with classification, arrival. */
-async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResult> {
+async function ingestFile(job: Job<IngestJob>, deps: IngestDeps): Promise<IngestResult> {
+  const { data } = job;
   const { paths } = deps;
   if (!path.isAbsolute(data.path) || !data.path.startsWith(paths.archive + path.sep)) {
     throw new UnrecoverableError("ingest path is outside the archive");
@@ -68,7 +71,13 @@ async function ingestFile(data: IngestJob, deps: IngestDeps): Promise<IngestResu
   const conn = { callingAe: data.callingAe, calledAe: data.calledAe, peer: data.peer };
   const summary = await deps.seriesWriter.submit(study, series, header, conn);
 
-  await deps.studyActivity.submit(study, { studyInstanceUid: study, ...conn, header });
+  await deps.studyActivity.submit(study, {
+    studyInstanceUid: study,
+    ...conn,
+    header,
+    jobId: job.id ?? "",
+    receivedAtMs: Date.parse(data.receivedAt) || Date.now(),
+  });
   return {
     studyInstanceUid: study,
     seriesInstanceUid: series,
@@ -96,4 +105,4 @@ async function linkParticipant(header: DicomHeader, paths: SitePaths, study: str
 }
 
 export const ingestProcessor: Stage<IngestDeps, IngestJob, IngestResult> = (deps) => (job) =>
-  ingestFile(job.data, deps);
+  ingestFile(job, deps);

@@ -45,7 +45,7 @@ import { PduStream } from "../dimse/pdu-stream.js";
 import { peerAddress } from "../dimse/admission.js";
 import { DatasetCollector } from "./collect.js";
 import { chooseTransferSyntax, isAcceptedAbstractSyntax } from "./policy.js";
-import { STORE_STATUS, type InstanceStore, type StoreRequestInfo } from "./store.js";
+import { STORE_STATUS, type InstanceStore, type StoreOutcome, type StoreRequestInfo } from "./store.js";
 
 /** Shared state of the receiver that every association sees. */
 export interface AssociationContext {
@@ -76,6 +76,7 @@ export interface AssociationContext {
 export type AssociationEnd = "released" | "aborted" | "rejected" | "error" | "closed";
 
 const MAX_COMMAND_SET_BYTES = 64 * 1024;
+const SPILL_SPACE_CHECK_BYTES = 4 * 1024 * 1024;
 /** After our A-ABORT the peer gets this long to close (PS3.8 leaves it to the ARTIM timer). */
 const ABORT_LINGER_MS = 1000;
 const STATUS_UNRECOGNIZED_OPERATION = 0x0211;
@@ -97,6 +98,10 @@ interface Incoming {
   collector: DatasetCollector;
   /** A dataset of a refused request: read to keep the stream in step, then dropped. */
   drop: boolean;
+  /** A C-STORE refused before its dataset (disk below the floor): answered once the dataset is read. */
+  refused?: StoreOutcome;
+  /** Dataset length at the last free-space check of a spilling dataset. */
+  spaceCheckedAt: number;
 }
 
 export class ScpAssociation {
@@ -335,7 +340,26 @@ export class ScpAssociation {
       this.commandBytes += bytes.length;
       if (this.commandBytes > MAX_COMMAND_SET_BYTES) throw new PduError("command set too large");
       this.commandChunks.push(Buffer.from(bytes)); // small: copy rather than pin the socket chunk
-    } else if (this.current !== undefined && !this.current.drop) this.current.collector.add(bytes);
+    } else if (this.current !== undefined && !this.current.drop) {
+      this.current.collector.add(bytes);
+      if (this.current.collector.spill !== undefined) this.checkSpill(this.current);
+    }
+  }
+
+  /**
+   * A large dataset goes to disk as it arrives: every SPILL_SPACE_CHECK_BYTES it is held to the
+   * free-space floor, and refused (its spill file removed, the rest read and dropped) when below.
+   */
+  private checkSpill(current: Incoming): void {
+    const grown = current.collector.length - current.spaceCheckedAt;
+    if (grown < SPILL_SPACE_CHECK_BYTES) return;
+    current.spaceCheckedAt = current.collector.length;
+    this.ctx.store.spilled(grown);
+    const refused = this.ctx.store.spaceRefusal(0);
+    if (refused === undefined) return;
+    current.collector.discard();
+    current.drop = true;
+    current.refused = refused;
   }
 
   private pdvEnd(): void {
@@ -345,8 +369,10 @@ export class ScpAssociation {
     if (!pdv.isCommand) {
       const current = this.current as Incoming;
       this.current = undefined;
-      if (current.drop) current.collector.discard();
-      else this.runStore(current);
+      if (current.drop) {
+        current.collector.discard();
+        if (current.refused !== undefined) this.answerRefused(current, current.refused);
+      } else this.runStore(current);
       return;
     }
     const bytes =
@@ -358,7 +384,17 @@ export class ScpAssociation {
 
   private onCommand(pcId: number, cmd: CommandInfo): void {
     if (cmd.commandField === COMMAND_FIELD.C_STORE_RQ && cmd.hasDataset) {
-      this.current = { pcId, cmd, collector: this.newCollector(this.requestInfo(pcId, cmd)), drop: false };
+      // Below the floor already: the dataset is read and dropped, neither buffered nor spilled.
+      const refused = this.ctx.store.spaceRefusal(0);
+      const collector = this.newCollector(this.requestInfo(pcId, cmd));
+      this.current = {
+        pcId,
+        cmd,
+        collector,
+        drop: refused !== undefined,
+        ...(refused && { refused }),
+        spaceCheckedAt: 0,
+      };
       return;
     }
     if (cmd.commandField === COMMAND_FIELD.C_STORE_RQ) {
@@ -375,7 +411,8 @@ export class ScpAssociation {
     // Any other request on a storage or verification context: answer, then read and drop its dataset.
     this.respond(pcId, cmd, STATUS_UNRECOGNIZED_OPERATION, "unsupported operation");
     if (cmd.hasDataset) {
-      this.current = { pcId, cmd, collector: this.newCollector(this.requestInfo(pcId, cmd)), drop: true };
+      const collector = this.newCollector(this.requestInfo(pcId, cmd));
+      this.current = { pcId, cmd, collector, drop: true, spaceCheckedAt: 0 };
     }
   }
 
@@ -421,6 +458,12 @@ export class ScpAssociation {
       })
       .finally(() => this.inflight.delete(work));
     this.inflight.add(work);
+  }
+
+  private answerRefused({ pcId, cmd }: Incoming, outcome: StoreOutcome): void {
+    this.failed++;
+    this.ctx.onStoreOutcome(false);
+    this.respond(pcId, cmd, outcome.status, outcome.comment);
   }
 
   private respond(pcId: number, cmd: CommandInfo, status: number, comment?: string): void {

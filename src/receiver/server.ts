@@ -18,20 +18,23 @@ import { log as defaultLog } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
+import { confirmReplicated } from "../queues/replicas.js";
 import { Admission, peerAddress, rateLimitedWarn } from "../dimse/admission.js";
 import { BCP195_CIPHERS } from "../dimse/connect.js";
+import { addIngestJob } from "../ingest/pending.js";
+import { SpaceGuard } from "../fs/space.js";
 import { ScpAssociation, type AssociationContext } from "./association.js";
 import { InstanceStore } from "./store.js";
 
 export interface ReceiverDeps {
   /** Parent logger (default: the process logger from src/log.ts); events carry component "receiver". */
   log?: Logger;
-  /** Producer connection (fail-fast); created from cfg.redis.url when absent. Not closed by close() if given. */
+  /** Producer connection (fail-fast); created from cfg.redis when absent. Not closed by close() if given. */
   redis?: Redis;
   /** Ingest queue; created on `redis` with cfg.redis.prefix when absent. Not closed by close() if given. */
   queue?: TypedQueue<"ingest">;
   /** Replaces the queue entirely (tests, or another transport). Must reject when the job was not stored. */
-  enqueue?: (job: IngestJob) => Promise<void>;
+  enqueue?: (job: IngestJob, studyInstanceUid: string) => Promise<void>;
   /** An enqueue slower than this counts as failed (default 5000 ms). */
   enqueueTimeoutMs?: number;
   /** close() waits this long for peers to release their associations before aborting them (default 10 s). */
@@ -109,33 +112,30 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 5000;
   let ownedRedis: Redis | undefined;
   let ownedQueue: TypedQueue<"ingest"> | undefined;
-  let detachListeners = () => {};
   let enqueue = deps.enqueue;
   if (enqueue === undefined) {
     let redis = deps.redis;
     let queue = deps.queue;
     if (queue === undefined) {
-      if (redis === undefined) redis = ownedRedis = createRedis(cfg.redis.url, "producer");
+      if (redis === undefined) redis = ownedRedis = createRedis(cfg.redis, "producer");
       queue = ownedQueue = createQueue(QUEUES.ingest, redis, cfg.redis.prefix);
     }
-    let lastRedisError = 0;
-    const onRedisError = (err: Error) => {
-      if (Date.now() - lastRedisError < 10_000) return;
-      lastRedisError = Date.now();
-      log.warn({ event: "redis-error", err: err.message }, "ingest queue connection error");
-    };
+    // Connection errors are logged, rate-limited, by createRedis and createQueue (src/queues/redis-errors.ts).
     const q = queue;
     const r = redis;
-    r?.on("error", onRedisError);
-    q.on("error", onRedisError);
-    detachListeners = () => {
-      r?.off("error", onRedisError);
-      q.off("error", onRedisError);
+    const { waitReplicas, waitTimeoutMs } = cfg.redis;
+    if (waitReplicas > 0 && r === undefined)
+      throw new Error("redis.waitReplicas needs the queue's connection");
+    const add = async (job: IngestJob, studyInstanceUid: string) => {
+      // With the connection at hand, the job is also noted pending for its study's arrival.
+      if (r !== undefined) await addIngestJob(r, cfg.redis.prefix, q, studyInstanceUid, job);
+      else await q.add(QUEUES.ingest, job);
+      if (r !== undefined) await confirmReplicated(r, waitReplicas, waitTimeoutMs);
     };
-    enqueue = async (job: IngestJob) => {
+    enqueue = async (job: IngestJob, studyInstanceUid: string) => {
       // A producer that is not connected fails at once instead of waiting for BullMQ's (re)connect.
       if (r !== undefined && r.status !== "ready") throw new Error(`Redis connection is ${r.status}`);
-      await withTimeout(q.add(QUEUES.ingest, job), enqueueTimeoutMs, "enqueue");
+      await withTimeout(add(job, studyInstanceUid), enqueueTimeoutMs, "enqueue");
     };
     const ready = await withTimeout(
       q.waitUntilReady(),
@@ -149,8 +149,9 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
   }
 
   const paths = new SitePaths(cfg.dataDir);
-  const store = new InstanceStore({ paths, enqueue, fsync: rx.fsync, log });
-  store.prepare();
+  const space = new SpaceGuard(cfg.dataDir, cfg.disk);
+  const store = new InstanceStore({ paths, enqueue, fsync: rx.fsync, log, space });
+  store.prepare(cfg.schedules.orphans.graceMinutes * 60_000);
 
   const admission = new Admission<ScpAssociation>(rx, log);
   const heartbeatConnections = new Set<ScpAssociation>();
@@ -315,7 +316,6 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     for (const a of remaining) a.socket.destroy();
     if (ownedQueue !== undefined) await withTimeout(ownedQueue.close(), 2000, "queue close").catch(() => {});
     if (ownedRedis !== undefined) ownedRedis.disconnect();
-    detachListeners();
     log.info({ event: "receiver-closed", ...stats() }, "DICOM receiver closed");
   };
 

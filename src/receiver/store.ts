@@ -3,10 +3,12 @@
  *
  * Order of operations for a good instance (all file work synchronous: one small file per instance is
  * faster written with one write than with several thread-pool round trips):
+ *   0. the free-space floor: when the instance would leave less, Out of Resources, nothing written;
  *   1. preamble + meta + dataset in one buffer, parsed for the identifying UIDs and checked;
- *   2. written to `<archive>/.tmp/<unique>` (optionally fsync'ed), renamed to
+ *   2. written to `<archive>/.tmp/<name of this process>` (optionally fsync'ed), renamed to
  *      `<archive>/scp_<StudyInstanceUID>/<MOD>.<SOPInstanceUID>`;
- *   3. the ingest job is added (one Redis round trip, sent while 2 runs when the instance is new);
+ *   3. the ingest job is added and noted pending for its study's arrival (one Redis round trip, sent
+ *      while 2 runs when the instance is new);
  *   4. only then, when both are done, Success.
  * If 2 or 3 fails the answer is Out of Resources (0xA700) and the archive is left as it was before:
  * the temporary file is removed; a newly archived file is removed again (it was never acknowledged);
@@ -30,6 +32,10 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { buildPart10Header } from "../dicom/part10.js";
 import { isPathSafeUid } from "../dicom/uid.js";
+import { rateLimitedWarn } from "../dimse/admission.js";
+import { emptyCounts, sweepTempDir } from "../cleanup/temp-dir.js";
+import type { SpaceGuard } from "../fs/space.js";
+import { tempName } from "../fs/temp-name.js";
 import type { SitePaths } from "../paths.js";
 import type { IngestJob } from "../queues/index.js";
 import type { DatasetCollector } from "./collect.js";
@@ -67,11 +73,16 @@ export interface StoreOutcome {
 
 export interface InstanceStoreOptions {
   paths: SitePaths;
-  /** Adds the ingest job; must throw (or reject) when the job is not in Redis. */
-  enqueue: (job: IngestJob) => Promise<void>;
+  /** Adds the ingest job of an image of the study; must throw (or reject) when the job is not in Redis. */
+  enqueue: (job: IngestJob, studyInstanceUid: string) => Promise<void>;
   fsync: boolean;
   log: Logger;
+  /** The data file system's free-space floor; without it nothing is refused for space. */
+  space?: SpaceGuard;
 }
+
+/** Room for the Part-10 preamble and meta in front of a dataset (ours are ~350 bytes). */
+const HEADER_BYTES = 1024;
 
 class BadInstance extends Error {
   constructor(
@@ -83,36 +94,60 @@ class BadInstance extends Error {
 }
 
 let tmpCounter = 0;
-const tmpPrefix = `${process.pid}-${randomBytes(4).toString("hex")}`;
+const tmpUnique = randomBytes(4).toString("hex");
 
 export class InstanceStore {
   readonly tmpDir: string;
   private readonly knownDirs = new Set<string>();
   private readonly locks = new Map<string, Promise<void>>();
+  private readonly warnBelowFloor: (fields: Record<string, unknown>) => void;
 
   constructor(private readonly opts: InstanceStoreOptions) {
     this.tmpDir = path.join(opts.paths.archive, ".tmp");
+    this.warnBelowFloor = rateLimitedWarn(
+      opts.log,
+      "disk-below-floor",
+      "free disk space below the floor: C-STOREs refused (Out of Resources)",
+    );
   }
 
-  /** Create the directories and remove temporary files older than `staleMs` (left by a crash). */
-  prepare(staleMs = 10 * 60_000): void {
+  /**
+   * Out of Resources when `pendingBytes` more would leave the data file system below its free-space
+   * floor, decided before they are written; one rate-limited event for all refusals.
+   */
+  spaceRefusal(pendingBytes: number): StoreOutcome | undefined {
+    const space = this.opts.space;
+    if (space === undefined || space.admits(pendingBytes + HEADER_BYTES)) return undefined;
+    const now = space.current();
+    this.warnBelowFloor({ freeBytes: now?.freeBytes, floorBytes: now?.floorBytes, pendingBytes });
+    return { status: STORE_STATUS.OutOfResources, comment: "disk space below the free-space floor" };
+  }
+
+  /** Bytes a large dataset just spilled to disk while arriving: counted before the next statfs sees them. */
+  spilled(bytes: number): void {
+    this.opts.space?.wrote(bytes);
+  }
+
+  /**
+   * Create the directories and remove the temporary files of writers that are gone (a crashed
+   * receiver's partial instances); another host's, and unnamed ones, once unchanged for `graceMs`.
+   */
+  prepare(graceMs = 10 * 60_000): void {
     fs.mkdirSync(this.tmpDir, { recursive: true });
     fs.mkdirSync(this.opts.paths.quarantineBad, { recursive: true });
-    const cutoff = Date.now() - staleMs;
-    for (const name of fs.readdirSync(this.tmpDir)) {
-      const p = path.join(this.tmpDir, name);
-      try {
-        if (fs.statSync(p).mtimeMs < cutoff) fs.rmSync(p, { force: true });
-      } catch {
-        // raced with another process; ignore
-      }
-    }
+    const counts = emptyCounts();
+    sweepTempDir(this.tmpDir, { tempOnly: true, graceMs, now: Date.now() }, counts);
+    if (counts.removed > 0)
+      this.opts.log.info(
+        { event: "orphans", dir: "archive/.tmp", removed: counts.removed, bytes: counts.bytes },
+        "partial instances of a crashed receiver removed",
+      );
   }
 
   /** A fresh temporary path on the archive filesystem. */
   tmpPath(): string {
     tmpCounter = (tmpCounter + 1) % Number.MAX_SAFE_INTEGER;
-    return path.join(this.tmpDir, `${tmpPrefix}-${tmpCounter}`);
+    return path.join(this.tmpDir, tempName("instance", `${tmpUnique}${tmpCounter.toString(36)}`));
   }
 
   /** Part-10 header for this request, or undefined when the command's UIDs cannot go into one. */
@@ -136,6 +171,12 @@ export class InstanceStore {
     if (collector.error !== undefined) {
       collector.discard();
       return this.fail(req, STORE_STATUS.OutOfResources, `cannot buffer dataset: ${collector.error.message}`);
+    }
+    // A spilled dataset is on disk already (and was checked while it arrived).
+    const refused = this.spaceRefusal(collector.spill === undefined ? collector.length : 0);
+    if (refused !== undefined) {
+      collector.discard();
+      return refused;
     }
 
     // 1. bytes and identity
@@ -177,13 +218,16 @@ export class InstanceStore {
     let backup: string | undefined;
     let placed = false;
     const enqueue = () =>
-      this.opts.enqueue({
-        path: path.resolve(finalPath),
-        callingAe: req.callingAe,
-        calledAe: req.calledAe,
-        peer: req.peer,
-        receivedAt: receivedAt.toISOString(),
-      });
+      this.opts.enqueue(
+        {
+          path: path.resolve(finalPath),
+          callingAe: req.callingAe,
+          calledAe: req.calledAe,
+          peer: req.peer,
+          receivedAt: receivedAt.toISOString(),
+        },
+        studyUid,
+      );
     // A new instance: the Redis round trip runs while the file is written (ingest waits briefly for
     // a file that is not there yet). A replaced one is enqueued only once its new bytes are in place.
     let enqueued: Promise<void> | undefined;
@@ -212,6 +256,7 @@ export class InstanceStore {
       if (this.opts.fsync) fsyncDir(dir);
       await (enqueued ?? enqueue());
       if (backup !== undefined) fs.rmSync(backup, { force: true });
+      if (collector.spill === undefined) this.opts.space?.wrote(collector.length + HEADER_BYTES);
       return { status: STORE_STATUS.Success, path: finalPath, identity };
     } catch (err) {
       await enqueued?.catch(() => {}); // a job for a file that is not archived: ingest skips it

@@ -1,4 +1,5 @@
 import type { FionaConfig } from "../config/schema.js";
+import { readDiskSpace } from "../fs/space.js";
 import type { Logger } from "../log.js";
 import type { QueueName } from "../queues/index.js";
 import { startReceiverMetrics } from "../metrics/receiver.js";
@@ -7,7 +8,9 @@ import { startMppsScp } from "../scanner/mpps-scp.js";
 import { startHeartbeat } from "../schedules/heartbeat.js";
 import { startScheduler } from "../schedules/scheduler.js";
 import { startWeb } from "../web/server.js";
+import { startDurabilityMonitor, type DurabilityMonitor } from "../queues/durability-monitor.js";
 import { ensureRedis, type RedisHandle } from "./local-redis.js";
+import { installProcessLogging } from "./process-logging.js";
 import { startWorkersThread } from "./workers-host.js";
 import { startWorkers, type WorkersHandle } from "./workers.js";
 
@@ -28,15 +31,20 @@ export interface Running {
 /** Start the selected roles in this process and stop them in reverse order on SIGTERM/SIGINT. */
 export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger): Promise<Running> {
   const redis: RedisHandle = await ensureRedis(
-    cfg.redis.url,
+    cfg.redis,
     cfg.dataDir,
     log,
     !!sel.startRedis && cfg.redis.startLocal,
   );
   const stops: Array<() => Promise<void>> = [() => redis.stop()];
+  // From here on every line this process writes is one JSON event (src/roles/process-logging.ts).
+  const restoreConsole = installProcessLogging(log);
   let workers: WorkersHandle | undefined;
   let receiver: ReceiverHandle | undefined;
   try {
+    // Every role checks that Redis persists and does not evict, and keeps checking (docs/operations.md).
+    const durability = await startDurabilityMonitor(cfg, log);
+    stops.push(() => durability.close());
     if (sel.workers?.length) {
       // With the receiver in this process, workers get a thread of their own.
       workers = sel.receiver
@@ -64,13 +72,14 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
     if (sel.web) {
       const web = await startWeb({
         config: cfg,
-        readiness: async () => readiness(workers, receiver),
+        readiness: async () => readiness(cfg, durability, workers, receiver),
       });
       log.info({ url: web.url }, "web listening");
       stops.push(() => web.close());
     }
   } catch (e) {
     for (const stop of stops.reverse()) await stop().catch(() => {});
+    restoreConsole();
     throw e;
   }
 
@@ -111,8 +120,18 @@ function yieldToReceiver(receiver: ReceiverHandle, workers: WorkersHandle): Node
   return timer;
 }
 
-async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverHandle | undefined) {
+async function readiness(
+  cfg: FionaConfig,
+  durability: DurabilityMonitor,
+  workers: WorkersHandle | undefined,
+  receiver: ReceiverHandle | undefined,
+) {
   const checks: Record<string, { ok: boolean; detail?: unknown }> = {};
+  // Below the free-space floor the receiver refuses images: not ready, whichever role asks.
+  const space = await readDiskSpace(cfg.dataDir, cfg.disk).catch(() => undefined);
+  checks.disk = space
+    ? { ok: !space.belowFloor, detail: { freeBytes: space.freeBytes, floorBytes: space.floorBytes } }
+    : { ok: false, detail: "dataDir not readable (statfs failed)" };
   if (workers) {
     const st = workers.status();
     checks.workers = { ok: st.every((w) => w.running && !w.paused), detail: st };
@@ -122,5 +141,9 @@ async function readiness(workers: WorkersHandle | undefined, receiver: ReceiverH
       ok: receiver.listening(),
       detail: { activeAssociations: receiver.activeAssociations() },
     };
-  return { ready: Object.values(checks).every((c) => c.ok), checks };
+  const ready = Object.values(checks).every((c) => c.ok);
+  // A Redis that is not durable holds readiness back only with redis.requireDurable.
+  const redisDurability = durability.readiness();
+  checks.redisDurability = redisDurability.check;
+  return { ready: ready && !redisDurability.blocksReadiness, checks };
 }

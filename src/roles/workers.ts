@@ -1,6 +1,7 @@
 import { FlowProducer, Worker, type Processor, type Queue } from "bullmq";
 import { fileURLToPath } from "node:url";
 import { watchRules, type CompiledRules } from "../classify/index.js";
+import { startupHousekeeping } from "../cleanup/at-start.js";
 import type { FionaConfig } from "../config/schema.js";
 import { withLogContext, type Logger } from "../log.js";
 import { JobMetrics } from "../metrics/jobs.js";
@@ -9,6 +10,7 @@ import { SeriesWriter } from "../ingest/series-writer.js";
 import { STAGES, WORKER_QUEUES, concurrencyOf, type StageContext } from "../processors/index.js";
 import { upsertSchedules } from "../schedules/index.js";
 import { createRedis } from "../queues/connection.js";
+import { reportRedisErrors } from "../queues/redis-errors.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { ConfigRefresher } from "../redcap/config-merge.js";
 import { StudyRegistry } from "../registry/studies.js";
@@ -16,6 +18,7 @@ import { TransferRegistry } from "../registry/transfers.js";
 import { idsOf } from "../quarantine/record.js";
 import { QuarantineStore } from "../quarantine/store.js";
 import { DeidPool } from "../transfer/deid-pool.js";
+import { retryWhenDiskFull } from "./disk-full-retry.js";
 
 export const DEFAULT_RULES_FILE = fileURLToPath(new URL("../../rules/classifyRules.json", import.meta.url));
 
@@ -41,8 +44,7 @@ export async function startWorkers(
   const unknown = only.filter((q) => !ALL_QUEUES.includes(q));
   if (unknown.length) throw new Error(`unknown queue(s): ${unknown.join(", ")}`);
   const redcapCfg = cfg.redcap;
-  const connection = createRedis(cfg.redis.url, "worker");
-  connection.on("error", (e) => log.warn({ err: e.message }, "redis connection error"));
+  const connection = createRedis(cfg.redis, "worker");
   const prefix = cfg.redis.prefix;
   const paths = new SitePaths(cfg.dataDir);
   const registry = new StudyRegistry(connection, prefix);
@@ -64,6 +66,7 @@ export async function startWorkers(
   const transfers = new TransferRegistry(connection, prefix);
   const quarantine = new QuarantineStore(connection, prefix, log);
   const flow = new FlowProducer({ connection, prefix });
+  reportRedisErrors(flow, "flow-producer");
   const pool = only.includes(QUEUES.deidentify) ? new DeidPool(log, cfg.transfer.deidThreads) : undefined;
   const redcapQueues = redcapCfg
     ? {
@@ -144,14 +147,20 @@ export async function startWorkers(
       log[level]({ queue, reason: binding.off }, `queue ${queue} off: ${binding.off}`);
       continue;
     }
+    // A full disk delays a job of any stage instead of failing it (src/roles/disk-full-retry.ts).
+    const handler = retryWhenDiskFull(binding.handler, queue, log, cfg.disk);
     // Every log line a job writes carries its queue and job id (src/log.ts withLogContext).
     const fn: Processor = (job, token) =>
-      withLogContext({ queue, jobId: job.id ?? "" }, () => binding.handler(job, token) as Promise<unknown>);
+      withLogContext({ queue, jobId: job.id ?? "" }, () => handler(job, token) as Promise<unknown>);
     const worker = new Worker(queue, fn, {
       connection,
       prefix,
       concurrency: concurrencyOf(cfg, queue),
       ...(binding.limiter ? { limiter: binding.limiter } : {}),
+      // Jobs of a crashed worker come back within seconds, not BullMQ's default minute.
+      lockDuration: cfg.workers.lockSeconds * 1000,
+      stalledInterval: cfg.workers.stalledCheckSeconds * 1000,
+      maxStalledCount: cfg.workers.maxStalledCount,
     });
     worker.on("failed", (job, err) => {
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed");
@@ -168,11 +177,16 @@ export async function startWorkers(
             log.error({ queue, jobId: job.id, err: e.message }, "quarantine write failed"),
           );
     });
-    worker.on("error", (err) => log.error({ queue, err: err.message }, "worker error"));
+    reportRedisErrors(worker, `worker:${queue}`);
     jobMetrics.attach(worker, queue);
     workers.push({ queue, worker });
   }
   log.info({ queues: workers.map((w) => w.queue), prefix }, "workers started");
+  // What crashed writers left, and archived files whose ingest job was lost (src/cleanup/at-start.ts).
+  const housekeeping = startupHousekeeping(
+    { cfg, paths, redis: connection, log, studies: registry, quarantine },
+    { reconcile: workers.some((w) => w.queue === QUEUES.ingest) },
+  );
 
   return {
     queues: workers.map((w) => w.queue),
@@ -185,6 +199,7 @@ export async function startWorkers(
     },
     async close() {
       if (refreshTimer) clearInterval(refreshTimer);
+      await housekeeping.stop();
       // Worker.close() waits for active jobs to finish; their results are committed, not lost.
       await Promise.all(workers.map((w) => w.worker.close()));
       await jobMetrics.close();

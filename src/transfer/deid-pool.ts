@@ -29,11 +29,11 @@ export class DeidPool {
 
   private spawn(): void {
     const w = startThread(import.meta.url, "deid-worker");
-    w.on("message", (msg: { id: number; result?: DeidFilesResult; error?: string }) => {
+    w.on("message", (msg: { id: number; result?: DeidFilesResult; error?: string; code?: string }) => {
       const job = this.inflight.get(w);
       this.inflight.delete(w);
       if (job) {
-        if (msg.error !== undefined) job.p.reject(new Error(msg.error));
+        if (msg.error !== undefined) job.p.reject(Object.assign(new Error(msg.error), { code: msg.code }));
         else job.p.resolve(msg.result!);
       }
       this.release(w);

@@ -14,7 +14,7 @@ convertInThisThread(task.input, task.outDir, task.dataset, {
   .catch((e: unknown) =>
     post(
       e instanceof Error
-        ? { type: "error", name: e.name, message: e.message }
+        ? { type: "error", name: e.name, message: e.message, code: (e as NodeJS.ErrnoException).code }
         : { type: "error", name: "Error", message: String(e) },
     ),
   );

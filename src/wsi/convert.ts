@@ -81,7 +81,7 @@ export interface ConvertResult {
 export type WorkerReply =
   | { type: "progress"; progress: ConvertProgress }
   | { type: "done"; result: ConvertResult }
-  | { type: "error"; name: string; message: string };
+  | { type: "error"; name: string; message: string; code?: string | undefined };
 
 export interface WorkerTask {
   input: string;
@@ -135,7 +135,10 @@ export async function convertSlide(
       if (msg.type === "progress") opts.onProgress?.(msg.progress);
       else if (msg.type === "done") finish(() => resolve(msg.result));
       else {
-        const err = msg.name === "WsiInputError" ? new WsiInputError(msg.message) : new Error(msg.message);
+        const err =
+          msg.name === "WsiInputError"
+            ? new WsiInputError(msg.message)
+            : Object.assign(new Error(msg.message), { code: msg.code }); // ENOSPC stays recognisable
         finish(() => reject(err));
       }
     });

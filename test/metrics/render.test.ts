@@ -64,7 +64,14 @@ describe("metrics rendering", () => {
         connectionsRefused: 7,
         associationsActive: 0,
       },
-      disk: { path: "/data", usedPercent: 42.123 },
+      disk: {
+        path: "/data",
+        usedPercent: 42.123,
+        totalBytes: 1e12,
+        freeBytes: 5e9,
+        floorBytes: 2e10,
+        belowFloor: true,
+      },
       heartbeat: {
         consecutiveFailures: 2,
         failuresTotal: 5,
@@ -86,6 +93,9 @@ describe("metrics rendering", () => {
     expect(sampleValue(fams, "fiona_quarantined", { queue: "send" })).toBe(3);
     expect(sampleValue(fams, "fiona_quarantined", { queue: "ingest" })).toBe(0);
     expect(sampleValue(fams, "fiona_disk_used_percent")).toBe(42.12);
+    expect(sampleValue(fams, "fiona_disk_free_bytes")).toBe(5e9);
+    expect(sampleValue(fams, "fiona_disk_floor_bytes")).toBe(2e10);
+    expect(sampleValue(fams, "fiona_receiver_below_floor")).toBe(1);
     expect(sampleValue(fams, "fiona_heartbeat_consecutive_failures")).toBe(2);
     expect(sampleValue(fams, "fiona_heartbeat_failures_total")).toBe(5);
     expect(sampleValue(fams, "fiona_heartbeat_last_ok_timestamp_seconds")).toBe(1_700_000_000);

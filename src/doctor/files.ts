@@ -2,6 +2,7 @@
 import { X509Certificate } from "node:crypto";
 import { promises as fs, constants } from "node:fs";
 import type { FionaConfig } from "../config/schema.js";
+import { floorEnabled, readDiskSpace } from "../fs/space.js";
 import { fail, ok, warn, type CheckResult } from "./check.js";
 
 /** Certificates expiring within this many days are reported. */
@@ -27,6 +28,26 @@ export async function checkDataDir(cfg: FionaConfig): Promise<CheckResult> {
       `chmod o-rwx ${dir}`,
     );
   return ok(name, `${dir} (mode ${mode.toString(8)})`);
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+/** Below the floor the receiver refuses images; within twice the floor it soon will. */
+export async function checkFreeSpace(cfg: FionaConfig): Promise<CheckResult> {
+  const name = "free space";
+  if (!floorEnabled(cfg.disk))
+    return warn(name, "no free-space floor configured", "set disk.minFreeBytes or disk.minFreePercent");
+  const d = await readDiskSpace(cfg.dataDir, cfg.disk);
+  const detail = `${gib(d.freeBytes)} free of ${gib(d.totalBytes)}, floor ${gib(d.floorBytes)}`;
+  if (d.belowFloor)
+    return fail(
+      name,
+      `${detail}: the receiver refuses C-STOREs`,
+      "free space (fiona cleans transferred studies above schedules.archiveCleanup.maxDiskPercent) or add disk",
+    );
+  if (d.freeBytes < 2 * d.floorBytes)
+    return warn(name, `${detail}: close to the floor`, "free space or add disk soon");
+  return ok(name, detail);
 }
 
 export function checkSecret(cfg: FionaConfig): CheckResult {

@@ -54,6 +54,8 @@ afterAll(async () => {
 function config(good: boolean): FionaConfig {
   const cfg = testConfig({
     ...(good ? { secret: "doctor-secret-0123456789" } : {}),
+    // Whatever the test machine's disk, a floor far below (good) or far above (bad) what it has free.
+    disk: good ? { minFreeBytes: 1, minFreePercent: 0 } : { minFreeBytes: 2 ** 60, minFreePercent: 0 },
     receiver: { tls: { port: 2762, cert: good ? longCert : tls.serverCert, key: tls.serverKey } },
     projects: [{ name: "PROJ", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: pacs.port } }],
     redcap: {
@@ -74,6 +76,7 @@ describe("fiona doctor", () => {
       expect.arrayContaining([
         "Redis",
         "data directory",
+        "free space",
         "site secret",
         "TLS receiver certificate",
         `C-ECHO RESEARCH@127.0.0.1:${pacs.port}`,
@@ -105,6 +108,10 @@ describe("fiona doctor", () => {
     expect(results.find((r) => r.name.startsWith("C-ECHO NOPE@"))).toMatchObject({ status: "fail" });
     expect(byName(results, `C-ECHO RESEARCH@127.0.0.1:${pacs.port}`)?.status).toBe("ok");
     expect(byName(results, "REDCap incoming")).toMatchObject({ status: "fail" });
+    expect(byName(results, "free space")).toMatchObject({
+      status: "fail",
+      detail: expect.stringMatching(/refuses C-STOREs/),
+    });
     expect(JSON.stringify(results)).not.toContain(rc.tokens.incoming);
   });
 

@@ -1,6 +1,7 @@
 import { Queue, type DefaultJobOptions, type ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
+import { reportRedisErrors } from "./redis-errors.js";
 
 /**
  * Every queue of the pipeline, its payload and its default options. Payloads carry identifiers
@@ -31,7 +32,10 @@ export const QUEUES = {
   sftp: "sftp",
   /** C-ECHO of the receiver by itself (repeatable); processed inside the receiver process. */
   heartbeat: "heartbeat",
-  /** Disk and list housekeeping (repeatable): archive cleanup, stale links, incoming-list retention. */
+  /**
+   * Disk and list housekeeping (repeatable): archive cleanup, stale links, incoming-list retention,
+   * reconciling the archive with ingest, orphaned temporary files.
+   */
   cleanup: "cleanup",
   /** Pull a study from a scanner: C-FIND its series, C-MOVE what is missing to FIONA (MPPS or manual). */
   scannerPull: "scanner-pull",
@@ -140,7 +144,7 @@ export interface HeartbeatJob {
 
 /** Housekeeping; dryRun reports what would be deleted without deleting it. */
 export interface CleanupJob {
-  kind: "archive" | "stale-links" | "incoming-retention";
+  kind: "archive" | "stale-links" | "incoming-retention" | "reconcile" | "orphans";
   dryRun?: boolean;
 }
 
@@ -265,11 +269,14 @@ export function createQueue<N extends QueueName>(
   connection: Redis | ConnectionOptions,
   prefix: string,
 ): TypedQueue<N> {
-  return new Queue<JobPayloads[N], unknown, string>(name, {
+  const queue = new Queue<JobPayloads[N], unknown, string>(name, {
     connection,
     prefix,
     defaultJobOptions: DEFAULT_JOB_OPTIONS[name],
   });
+  // A Queue without an "error" listener prints every connection error as a raw stack trace.
+  reportRedisErrors(queue, `queue:${name}`);
+  return queue;
 }
 
 /** Debounce id for a study's arrival job. */

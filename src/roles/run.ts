@@ -38,7 +38,7 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
   );
   const stops: Array<() => Promise<void>> = [() => redis.stop()];
   // From here on every line this process writes is one JSON event (src/roles/process-logging.ts).
-  const restoreConsole = installProcessLogging(log);
+  installProcessLogging(log);
   let workers: WorkersHandle | undefined;
   let receiver: ReceiverHandle | undefined;
   try {
@@ -79,7 +79,6 @@ export async function runRoles(cfg: FionaConfig, sel: RoleSelection, log: Logger
     }
   } catch (e) {
     for (const stop of stops.reverse()) await stop().catch(() => {});
-    restoreConsole();
     throw e;
   }
 

@@ -6,10 +6,15 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { FionaConfig } from "../config/schema.js";
 import { createLogger } from "../log.js";
 import type { QueueName } from "../queues/index.js";
+import { logRedisErrorsTo } from "../queues/redis-errors.js";
+import { routeConsoleToLog } from "./process-logging.js";
 import { startWorkers } from "./workers.js";
 
 const { cfg, queues } = workerData as { cfg: FionaConfig; queues: QueueName[] };
 const log = createLogger(cfg.log.level);
+// This thread has its own console and module state: keep its output JSON too (src/roles/process-logging.ts).
+logRedisErrorsTo(log);
+routeConsoleToLog(log);
 
 try {
   const workers = await startWorkers(cfg, log, queues);

@@ -5,6 +5,7 @@ import type { FionaConfig } from "../config/schema.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { connectProducer, createRedis } from "../queues/connection.js";
 import { QUEUES, createQueue } from "../queues/index.js";
+import { reportRedisErrors } from "../queues/redis-errors.js";
 import { enqueuePull } from "./enqueue.js";
 
 export function registerPullCommand(program: Command, cfg: () => FionaConfig): void {
@@ -31,13 +32,14 @@ async function pullCli(cfg: FionaConfig, uid: string, o: { scanner?: string; wai
     );
   if (!scanners.some((s) => s.name === scanner)) throw new Error(`no scanner "${scanner}" in scanners.list`);
 
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const queue = createQueue(QUEUES.scannerPull, redis, cfg.redis.prefix);
   // QueueEvents blocks on its connection: a worker-style one of its own.
-  const eventsRedis = o.wait ? createRedis(cfg.redis.url, "worker") : undefined;
+  const eventsRedis = o.wait ? createRedis(cfg.redis, "worker") : undefined;
   const events = eventsRedis
     ? new QueueEvents(QUEUES.scannerPull, { connection: eventsRedis, prefix: cfg.redis.prefix })
     : undefined;
+  if (events) reportRedisErrors(events, `queue-events:${QUEUES.scannerPull}`);
   try {
     await events?.waitUntilReady();
     const jobId = await enqueuePull(queue, { studyInstanceUid: uid, scanner, trigger: "manual" });

@@ -209,8 +209,7 @@ const elementsOf = (request: NCreateRequest | NSetRequest): Elements =>
 export async function startMppsScp(cfg: FionaConfig, deps: MppsScpDeps = {}): Promise<MppsScpHandle> {
   const log = (deps.log ?? defaultLog).child({ component: "mpps" });
   routeLibraryLogging(deps.log ?? defaultLog);
-  const redis: Redis = createRedis(cfg.redis.url, "producer");
-  redis.on("error", (e) => log.warn({ event: "redis-error", err: e.message }, "MPPS Redis connection error"));
+  const redis: Redis = createRedis(cfg.redis, "producer");
   const queue = createQueue(QUEUES.scannerPull, redis, cfg.redis.prefix);
   // The producer connection fails fast while not connected: give it a moment before taking steps.
   const ready = await Promise.race([

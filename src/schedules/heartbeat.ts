@@ -3,6 +3,7 @@ import type { FionaConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { heartbeatProcessor } from "../processors/heartbeat.js";
 import { createRedis } from "../queues/connection.js";
+import { reportRedisErrors } from "../queues/redis-errors.js";
 import { createQueue, QUEUES } from "../queues/index.js";
 import { emitAutomation } from "../automation/emit.js";
 import type { ReceiverHandle } from "../receiver/server.js";
@@ -23,8 +24,7 @@ export async function startHeartbeat(
   log: Logger,
   onFailing: (consecutiveFailures: number) => void,
 ): Promise<HeartbeatHandle> {
-  const connection = createRedis(cfg.redis.url, "worker");
-  connection.on("error", (e) => log.warn({ err: e.message }, "heartbeat redis connection error"));
+  const connection = createRedis(cfg.redis, "worker");
   await upsertSchedules(cfg, connection, { queues: [QUEUES.heartbeat] });
   if (!cfg.schedules.heartbeat.enabled) {
     await connection.quit();
@@ -41,7 +41,7 @@ export async function startHeartbeat(
     heartbeatProcessor({ cfg, redis: connection, receiver, log, onFailing: failing }),
     { connection, prefix: cfg.redis.prefix, concurrency: 1 },
   );
-  worker.on("error", (err) => log.error({ queue: QUEUES.heartbeat, err: err.message }, "worker error"));
+  reportRedisErrors(worker, `worker:${QUEUES.heartbeat}`);
   return {
     async close() {
       await worker.close();

@@ -12,8 +12,7 @@ export interface SchedulerHandle {
 
 /** The `fiona scheduler` role (also part of `fiona start`): upsert every job scheduler and keep them. */
 export async function startScheduler(cfg: FionaConfig, log: Logger): Promise<SchedulerHandle> {
-  const connection = createRedis(cfg.redis.url, "worker");
-  connection.on("error", (e) => log.warn({ err: e.message }, "scheduler redis connection error"));
+  const connection = createRedis(cfg.redis, "worker");
   const apply = () =>
     upsertSchedules(cfg, connection, { log }).catch((e: Error) =>
       log.error({ event: "schedules-failed", err: e.message }, "job schedulers not updated"),

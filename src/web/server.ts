@@ -1,28 +1,32 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { createBullBoard } from "@bull-board/api";
-import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
-import { ExpressAdapter } from "@bull-board/express";
 import { FlowProducer, type Queue } from "bullmq";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { log as defaultLog, type Logger } from "../log.js";
+import { AuditLog } from "../registry/audit.js";
 import { workerLiveness } from "../queues/liveness.js";
 import { createRedis } from "../queues/connection.js";
+import { reportRedisErrors } from "../queues/redis-errors.js";
 import { readRedcapAlert } from "../redcap/alert.js";
 import { requestIds } from "../metrics/request-id.js";
 import { metricsHandler } from "../metrics/web.js";
 import { countQueues } from "../queues/counts.js";
 import { ALL_QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { createApiRouter } from "./api/index.js";
+import { principals as createPrincipals } from "./api/principal.js";
 import { ASSIGN_PATH, assignPageRouter } from "./assign/index.js";
-import { basicAuth } from "./auth.js";
+import { boardGuard } from "./board/guard.js";
+import { boardApp } from "./board/index.js";
+import { BOARD_PATH } from "./board/path.js";
+import { bearerOr, signedIn } from "./doors.js";
+import { ensureUsers } from "./initial-admin.js";
+import { urlOfAddress } from "./listen-address.js";
+import { metricsToken } from "./metrics-token.js";
 import { SessionManager, sessionKey } from "./session.js";
 import { UserDirectory } from "./users.js";
 import { ATTACH_PATH, ATTACH_STATIC_DIR } from "../wsi/page.js";
-
-const BULL_BOARD_PATH = "/admin/queues";
 
 /**
  * One readiness check. `detail` is any JSON-serialisable value (a string, worker states, counts) and
@@ -42,8 +46,8 @@ export interface ReadinessReport {
 export interface StartWebOptions {
   config: FionaConfig;
   /**
-   * A producer-style ioredis connection (createRedis(url, "producer")): fail-fast, so /readyz and the
-   * dashboard answer at once when Redis is gone. Created from config.redis.url when omitted; a given
+   * A producer-style ioredis connection (createRedis(config.redis, "producer")): fail-fast, so /readyz and the
+   * dashboard answer at once when Redis is gone. Created from config.redis when omitted; a given
    * connection is left open by close().
    */
   connection?: Redis;
@@ -113,12 +117,6 @@ function settleConnection(connection: Redis, ms: number): Promise<void> {
   });
 }
 
-function urlHost(host: string): string {
-  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
-  if (host === "::") return "[::1]";
-  return host.includes(":") ? `[${host}]` : host;
-}
-
 /** Headers for every response. Bull Board's UI needs its own scripts, so only framing is restricted by CSP. */
 function securityHeaders(req: Request, res: Response, next: NextFunction) {
   res.setHeader("X-Content-Type-Options", "nosniff");
@@ -127,36 +125,8 @@ function securityHeaders(req: Request, res: Response, next: NextFunction) {
   res.setHeader("Referrer-Policy", "no-referrer");
   res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
   // Everything is live state except the dashboard's static bundle.
-  if (!req.path.startsWith(`${BULL_BOARD_PATH}/static/`)) {
+  if (!req.path.startsWith(`${BOARD_PATH}/static/`)) {
     res.setHeader("Cache-Control", "no-store");
-  }
-  next();
-}
-
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/**
- * Browsers replay basic-auth credentials on cross-site requests, and Bull Board has no CSRF
- * protection, so state-changing dashboard calls must come from the dashboard's own origin.
- * Non-browser clients (no Sec-Fetch-Site, no Origin) pass.
- */
-function sameOriginWrites(req: Request, res: Response, next: NextFunction) {
-  if (SAFE_METHODS.has(req.method)) return next();
-  const site = req.headers["sec-fetch-site"];
-  const origin = req.headers.origin;
-  let allowed = true;
-  if (typeof site === "string") {
-    allowed = site === "same-origin" || site === "none";
-  } else if (typeof origin === "string") {
-    try {
-      allowed = new URL(origin).host === req.headers.host;
-    } catch {
-      allowed = false;
-    }
-  }
-  if (!allowed) {
-    res.status(403).json({ error: "cross-origin request refused" });
-    return;
   }
   next();
 }
@@ -165,62 +135,43 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
   const { config } = opts;
   const logger = (opts.logger ?? defaultLog).child({ component: "web" });
   const readinessTimeout = opts.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+  // Before anything connects: a site has users (the first start creates its administrator).
+  ensureUsers(config, opts.host ?? config.httpHost, logger);
+  const scrapeToken = metricsToken(config.web);
   const ownConnection = !opts.connection;
-  const connection = opts.connection ?? createRedis(config.redis.url, "producer");
-  if (ownConnection) {
-    let lastErrorLog = 0;
-    connection.on("error", (err: Error) => {
-      const now = Date.now();
-      if (now - lastErrorLog > 10_000) {
-        lastErrorLog = now;
-        logger.warn({ err: err.message }, "web: redis connection error");
-      }
-    });
-  }
+  // Its connection errors are logged, rate-limited, by createRedis (src/queues/redis-errors.ts).
+  const connection = opts.connection ?? createRedis(config.redis, "producer");
 
   // Let the first connection attempt finish, so /readyz does not report a Redis that is merely still connecting.
   await settleConnection(connection, readinessTimeout);
 
   const queues = new Map<QueueName, Queue>();
   for (const name of ALL_QUEUES) {
-    const q = createQueue(name, connection, config.redis.prefix) as Queue;
-    // Connection errors surface through /readyz; without a listener BullMQ would print them.
-    q.on("error", (err: Error) => logger.debug({ err: err.message, queue: name }, "web: queue error"));
-    queues.set(name, q);
+    queues.set(name, createQueue(name, connection, config.redis.prefix) as Queue);
   }
 
   // The Assign page and its REST API: accounts, sessions, and a flow producer to start transfers.
   const flow = new FlowProducer({ connection, prefix: config.redis.prefix });
-  flow.on("error", (err: Error) => logger.debug({ err: err.message }, "web: flow producer error"));
-  const users = new UserDirectory(config);
+  reportRedisErrors(flow, "flow-producer");
+  // One set of users and sessions for every door: pages, API, Bull Board, /metrics.
+  const users = new UserDirectory(config, { logger });
   const sessions = new SessionManager({
     key: sessionKey(config.secret),
     idleMinutes: config.web.sessionMinutes,
   });
+  const principals = createPrincipals(users, sessions, logger);
+  const audit = new AuditLog(connection, config.redis.prefix, { logger });
+  const signedInUser = signedIn(principals);
   const unknownGrants = users.unknownGrants(config.projects);
   if (unknownGrants.length) {
     logger.warn({ projects: unknownGrants }, "web: web.users grants name projects that are not configured");
   }
-  if (users.mode === "open") {
+  if (config.web.basicAuth) {
     logger.warn(
-      "web: no web.users, web.basicAuth or web.trustedProxyHeader; the Assign page acts as admin for anyone",
+      { user: config.web.basicAuth.user },
+      "web: web.basicAuth is deprecated: it is an admin user like any other; move it to web.users (role admin)",
     );
   }
-
-  const auth = basicAuth(config.web.basicAuth, { logger, checker: users.basic });
-  if (!config.web.basicAuth) {
-    logger.warn("web: no web.basicAuth configured; the dashboard and API are open to anyone who can connect");
-  }
-
-  const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath(BULL_BOARD_PATH);
-  createBullBoard({
-    queues: [...queues.values()].map((q) => new BullMQAdapter(q, { readOnlyMode: opts.readOnly ?? false })),
-    serverAdapter,
-    options: { uiConfig: { boardTitle: "FIONA" } },
-  });
-  const boardApp = serverAdapter.getRouter() as express.Express;
-  boardApp.disable("x-powered-by");
 
   const app = express();
   app.disable("x-powered-by");
@@ -302,7 +253,7 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not ready", checks });
   });
 
-  app.get("/api/status", auth, async (_req, res) => {
+  app.get("/api/status", signedInUser, async (_req, res) => {
     if (connection.status !== "ready") {
       // A producer connection fails fast; BullMQ would otherwise wait for Redis until the timeout.
       res.status(503).json({ error: "queue counts unavailable: redis not connected" });
@@ -317,10 +268,10 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     }
   });
 
-  // Counts only, no patient data; behind the same basic auth as the API when one is configured.
-  app.get("/metrics", auth, metricsHandler(config, connection, logger));
+  // Counts only, no patient data; for any signed-in user, or Prometheus with the bearer token.
+  app.get("/metrics", bearerOr(scrapeToken, signedInUser), metricsHandler(config, connection, logger));
 
-  app.use("/api", createApiRouter({ config, redis: connection, flow, users, sessions, logger }));
+  app.use("/api", createApiRouter({ config, redis: connection, flow, users, sessions, logger, audit }));
 
   app.get("/", (_req, res) => {
     res.redirect(302, `${ASSIGN_PATH}/`);
@@ -328,7 +279,12 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
   app.use(ASSIGN_PATH, assignPageRouter());
   app.use(ATTACH_PATH, assignPageRouter(ATTACH_STATIC_DIR));
 
-  app.use(BULL_BOARD_PATH, auth, sameOriginWrites, boardApp);
+  app.use(
+    BOARD_PATH,
+    signedIn(principals, { signInPage: true }),
+    boardGuard({ principals, sessions, users, audit, queues, logger }),
+    boardApp(queues.values(), opts.readOnly ?? false),
+  );
 
   app.use((_req, res) => {
     res.status(404).json({ error: "not found" });
@@ -377,12 +333,10 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
   }
   server.on("error", (err) => logger.error({ err: err.message }, "web: server error"));
 
-  const actualPort = (server.address() as AddressInfo).port;
-  const url = `http://${urlHost(host)}:${actualPort}`;
-  logger.info(
-    { url, auth: Boolean(config.web.basicAuth), readOnly: opts.readOnly ?? false },
-    "web: listening",
-  );
+  const bound = server.address() as AddressInfo;
+  const actualPort = bound.port;
+  const url = urlOfAddress(bound);
+  logger.info({ url, users: users.size, readOnly: opts.readOnly ?? false }, "web: listening");
 
   let closing: Promise<void> | undefined;
   return {

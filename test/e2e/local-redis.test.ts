@@ -20,12 +20,14 @@ async function startFiona(env: NodeJS.ProcessEnv) {
       FIONA_CONFIG: "",
       ...env,
     },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  let stdout = "";
   let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
-  return { child, dataDir, httpPort, exited, stderr: () => stderr };
+  return { child, dataDir, httpPort, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
 describe("fiona start without a running Redis", () => {
@@ -57,8 +59,16 @@ describe("fiona start without a running Redis", () => {
     const port = await freePort();
     const f = await startFiona({ REDIS_URL: `redis://127.0.0.1:${port}`, PATH: "/nonexistent" });
     expect(await f.exited).toBe(1);
-    expect(f.stderr()).toMatch(
+    // A role's failure is one JSON event in its log (stdout), not also a line on stderr.
+    const failed = f
+      .stdout()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { event?: string; err?: string })
+      .find((e) => e.event === "role-failed");
+    expect(failed?.err).toMatch(
       /no Redis answers at 127\.0\.0\.1:\d+\. Install it \(Debian: apt-get install redis-server\)/,
     );
+    expect(f.stderr()).toBe("");
   });
 });

@@ -1,7 +1,8 @@
-/** Redis as `fiona doctor` sees it: reachable, and (once known) persistent and without eviction. */
+/** Redis as `fiona doctor` sees it: reachable, persistent and without eviction. */
 import type { FionaConfig } from "../config/schema.js";
 import { connectProducer } from "../queues/connection.js";
-import { fail, ok, type CheckResult } from "./check.js";
+import { readDurability } from "../queues/durability.js";
+import { fail, ok, warn, type CheckResult } from "./check.js";
 
 export async function checkRedis(cfg: FionaConfig): Promise<CheckResult[]> {
   const name = "Redis";
@@ -13,8 +14,27 @@ export async function checkRedis(cfg: FionaConfig): Promise<CheckResult[]> {
   }
   try {
     await redis.ping();
-    return [ok(name, "reachable")];
+    return [ok(name, "reachable"), ...durability(await readDurability(redis))];
   } finally {
     redis.disconnect();
   }
+}
+
+function durability(r: Awaited<ReturnType<typeof readDurability>>): CheckResult[] {
+  if (r.status === "unknown")
+    return [
+      warn(
+        "Redis persistence",
+        r.unknown.join("; "),
+        "check appendonly/save and maxmemory-policy on the server",
+      ),
+    ];
+  const problems = r.problems.map((p) =>
+    fail(
+      `Redis ${p.setting}`,
+      `${p.value}: ${p.why}`,
+      `set ${p.set} (redis.conf, or CONFIG SET and CONFIG REWRITE)`,
+    ),
+  );
+  return problems.length ? problems : [ok("Redis persistence", "persists, and evicts nothing")];
 }

@@ -11,6 +11,7 @@ import { cleanup, freePort, testConfig } from "../support/env.js";
 import { startStorescp, type Storescp } from "../support/peers.js";
 import { newToken, startFionaSim, type FionaSim } from "../support/redcap-sim.js";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls.js";
+import { startPrivateRedis, type PrivateRedis } from "../ops/redis-server.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -18,6 +19,8 @@ let pacs: Storescp;
 let rc: FionaSim;
 let tls: TlsFixtures;
 let longCert: string;
+/** A Redis set up as a site should (AOF, noeviction), on a port of its own (17308). */
+let durable: PrivateRedis;
 const configs: FionaConfig[] = [];
 
 const byName = (results: CheckResult[], name: string) => results.find((r) => r.name === name);
@@ -25,6 +28,7 @@ const byName = (results: CheckResult[], name: string) => results.find((r) => r.n
 beforeAll(async () => {
   pacs = await startStorescp(mkdtempSync(path.join(tmpdir(), "fiona-doctor-pacs-")), ["+xa"]);
   rc = await startFionaSim({ perProject: ["PROJ"] });
+  durable = await startPrivateRedis(17308, ["--appendonly", "yes", "--maxmemory-policy", "noeviction"]);
   tls = await makeTlsFixtures();
   longCert = path.join(tls.dir, "long.pem");
   await run("openssl", [
@@ -49,6 +53,7 @@ afterAll(async () => {
   await rc?.sim.close();
   tls?.remove();
   for (const c of configs) await cleanup(c);
+  await durable?.remove();
 });
 
 function config(good: boolean): FionaConfig {
@@ -56,6 +61,7 @@ function config(good: boolean): FionaConfig {
     ...(good ? { secret: "doctor-secret-0123456789" } : {}),
     // Whatever the test machine's disk, a floor far below (good) or far above (bad) what it has free.
     disk: good ? { minFreeBytes: 1, minFreePercent: 0 } : { minFreeBytes: 2 ** 60, minFreePercent: 0 },
+    ...(good ? { redis: { url: durable.url, prefix: "doctor-test", startLocal: false } } : {}),
     receiver: { tls: { port: 2762, cert: good ? longCert : tls.serverCert, key: tls.serverKey } },
     projects: [{ name: "PROJ", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: pacs.port } }],
     redcap: {
@@ -75,6 +81,7 @@ describe("fiona doctor", () => {
     expect(results.map((r) => r.name)).toEqual(
       expect.arrayContaining([
         "Redis",
+        "Redis persistence",
         "data directory",
         "free space",
         "site secret",

@@ -6,6 +6,7 @@ import { deidSettings, type FionaConfig } from "../config/schema.js";
 import { readHeaderFile } from "../dicom/header.js";
 import { isPathSafeUid } from "../dicom/uid.js";
 import { readJsonIfExists } from "../fs/atomic.js";
+import { tempName } from "../fs/temp-name.js";
 import type { SeriesSummary } from "../ingest/series-summary.js";
 import { studySeries } from "../ingest/study-files.js";
 import { safePathComponent, type SitePaths } from "../paths.js";
@@ -214,8 +215,8 @@ export async function buildExport(deps: BuildDeps, id: string): Promise<ExportRe
   let rec = await store.get(id);
   if (!rec) throw new ExportError(`export ${id} not found`);
   rec = await store.update(id, { status: "building" });
-  const tmp = path.join(exportsTempDir(deps.cfg), id);
-  await fs.rm(tmp, { recursive: true, force: true });
+  // Named after this process: the orphan sweep removes it if the process dies mid-build.
+  const tmp = path.join(exportsTempDir(deps.cfg), tempName(id));
   await fs.mkdir(tmp, { recursive: true });
   try {
     const series = await sourceSeries(deps, rec, tmp);

@@ -1,8 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { scuDestination } from "../dimse/connect.js";
-import { randomBytes } from "node:crypto";
 import type { FionaConfig } from "../config/schema.js";
+import { tempName } from "../fs/temp-name.js";
 import { sendFiles, type SendReport } from "../dimse/index.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
@@ -55,7 +55,7 @@ export async function forwardNoAssign(
 ): Promise<NoAssignForwardResult> {
   const dest = noAssignDestination(deps.cfg, ask.destination);
   if (!dest) throw new ExportError(`no NoAssign destination ${ask.destination}`);
-  const tmp = path.join(exportsTempDir(deps.cfg), `noassign-${randomBytes(8).toString("hex")}`);
+  const tmp = path.join(exportsTempDir(deps.cfg), tempName("noassign"));
   await fs.mkdir(tmp, { recursive: true });
   try {
     const series = await sourceSeries(

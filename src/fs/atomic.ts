@@ -1,10 +1,13 @@
-import { randomBytes } from "node:crypto";
 import { promises as fs, symlinkSync } from "node:fs";
 import path from "node:path";
+import { tempName } from "./temp-name.js";
 
-/** Write a file so readers see the old or the new content, never a torn one (temp file, then rename). */
+/**
+ * Write a file so readers see the old or the new content, never a torn one (temp file, then rename).
+ * The temp file's name carries this process, so a sweep removes it if the process dies mid-write.
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = path.join(path.dirname(file), tempName(path.basename(file)));
   try {
     await fs.writeFile(tmp, data);
     await fs.rename(tmp, file);

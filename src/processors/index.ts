@@ -16,7 +16,7 @@ import type { SeriesWriter } from "../ingest/series-writer.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import type { QuarantineStore } from "../quarantine/store.js";
-import type { QueueName, TypedQueue } from "../queues/index.js";
+import { QUEUES, createQueue, type QueueName, type TypedQueue } from "../queues/index.js";
 import type { TransferRegistry } from "../registry/transfers.js";
 import type { DeidPool } from "../transfer/deid-pool.js";
 import { emitAutomation } from "../automation/emit.js";
@@ -104,7 +104,14 @@ export const STAGES: Record<QueueName, StageSpec> = {
       handler: ingestProcessor({
         paths: c.paths,
         seriesWriter: c.seriesWriter,
-        studyActivity: studyActivity(c.registry, c.arrivalQueue, c.quietMs),
+        studyActivity: studyActivity({
+          registry: c.registry,
+          redis: c.connection,
+          prefix: c.prefix,
+          arrivalQueue: c.arrivalQueue,
+          quietMs: c.quietMs,
+          pollMs: c.cfg.arrival.pollSeconds * 1000,
+        }),
         log: c.log,
       }),
     }),
@@ -115,10 +122,14 @@ export const STAGES: Record<QueueName, StageSpec> = {
     bind: (c) => ({
       handler: arrivalProcessor({
         paths: c.paths,
+        redis: c.connection,
+        prefix: c.prefix,
         registry: c.registry,
+        ingestQueue: createQueue(QUEUES.ingest, c.connection, c.prefix),
         arrivalQueue: c.arrivalQueue,
         studyArrivedQueue: c.studyArrivedQueue,
         quietMs: c.quietMs,
+        pollMs: c.cfg.arrival.pollSeconds * 1000,
         log: c.log,
       }),
     }),
@@ -283,6 +294,7 @@ export const STAGES: Record<QueueName, StageSpec> = {
         studies: new StudyRegistry(c.connection, c.prefix, { retentionDays: c.cfg.incoming.retentionDays }),
         coupling: new CouplingRegistry(c.connection, c.prefix, { expiryDays: c.cfg.coupling.expiryDays }),
         transfers: c.transfers,
+        quarantine: c.quarantine,
         log: c.log,
         pipelineQueues: c.protectingQueues,
         usage: diskUsedPercent,

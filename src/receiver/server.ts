@@ -18,7 +18,7 @@ import { log as defaultLog } from "../log.js";
 import { SitePaths } from "../paths.js";
 import { createRedis } from "../queues/connection.js";
 import { createQueue, QUEUES, type IngestJob, type TypedQueue } from "../queues/index.js";
-import { confirmReplicated } from "../queues/replicas.js";
+import { replicatedWrites } from "../queues/replicas.js";
 import { Admission, peerAddress, rateLimitedWarn } from "../dimse/admission.js";
 import { BCP195_CIPHERS } from "../dimse/connect.js";
 import { addIngestJob } from "../ingest/pending.js";
@@ -126,11 +126,11 @@ export async function startReceiver(cfg: FionaConfig, deps: ReceiverDeps = {}): 
     const { waitReplicas, waitTimeoutMs } = cfg.redis;
     if (waitReplicas > 0 && r === undefined)
       throw new Error("redis.waitReplicas needs the queue's connection");
+    const replicated = r === undefined ? undefined : replicatedWrites(r, waitReplicas, waitTimeoutMs);
     const add = async (job: IngestJob, studyInstanceUid: string) => {
       // With the connection at hand, the job is also noted pending for its study's arrival.
-      if (r !== undefined) await addIngestJob(r, cfg.redis.prefix, q, studyInstanceUid, job);
-      else await q.add(QUEUES.ingest, job);
-      if (r !== undefined) await confirmReplicated(r, waitReplicas, waitTimeoutMs);
+      if (r === undefined || replicated === undefined) return void (await q.add(QUEUES.ingest, job));
+      await replicated(() => addIngestJob(r, cfg.redis.prefix, q, studyInstanceUid, job));
     };
     enqueue = async (job: IngestJob, studyInstanceUid: string) => {
       // A producer that is not connected fails at once instead of waiting for BullMQ's (re)connect.

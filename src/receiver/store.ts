@@ -22,7 +22,9 @@
  * `<data>/site/quarantine-bad/<time>_<random>.dcm` with a `.json` sidecar (no patient data).
  *
  * Known limit: a crash between rename and enqueue leaves an archived file with no job (it was never
- * acknowledged, so the sender retries and the retry enqueues it). A job can reach Redis before its
+ * acknowledged, so the sender retries and the retry enqueues it; else the reconciler, src/cleanup,
+ * queues one). A crash mid-write leaves the temporary file, named after this process, for the next
+ * start or the orphan sweep (src/cleanup/temp-dir.ts). A job can reach Redis before its
  * file is renamed into place, and an enqueue that timed out may reach Redis after its file was
  * removed: ingest waits a moment for a missing file, then treats it as done.
  */

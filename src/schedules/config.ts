@@ -60,6 +60,29 @@ export const schedulesSchema = z
         dryRun: z.boolean().default(false),
       },
     ),
+    /**
+     * Ingest archived files that have no raw link and no pending ingest job; run again ingest jobs
+     * that failed for a transient cause (src/cleanup/reconcile.ts).
+     */
+    reconcile: repeat(
+      { every: 60_000 },
+      {
+        /** Read every study folder this often; other passes read those changed since the last one. */
+        fullPassHours: z.number().positive().max(744).default(24),
+        /** A file younger than this may still have its job on the way: left for a later pass. */
+        minAgeSeconds: z.number().min(0).max(86_400).default(60),
+      },
+    ),
+    /** Remove temporary files whose writer is gone (src/cleanup/orphans.ts). */
+    orphans: repeat(
+      { every: 60_000 },
+      {
+        /** Temporary files of another host, or without a writer in their name, go once unchanged this long. */
+        graceMinutes: z.number().min(0).max(10_080).default(10),
+        /** Read every folder of raw/, the outbox and the upload store this often; else the changed ones. */
+        fullPassHours: z.number().positive().max(744).default(24),
+      },
+    ),
     /** Broken symlinks, empty folders and orphaned series JSON under raw, participants and srs. */
     staleLinks: repeat({ pattern: "2 3 * * *" }, {}),
     /** Drop studies past incoming.retentionDays (and expired coupling rows) from the lists. */

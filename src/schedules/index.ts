@@ -55,6 +55,8 @@ export function scheduleEntries(cfg: FionaConfig): ScheduleEntry[] {
   return [
     entry("heartbeat", "heartbeat", { kind: "echo" }, s.heartbeat),
     entry("archive-cleanup", "cleanup", { kind: "archive" }, s.archiveCleanup),
+    entry("reconcile", "cleanup", { kind: "reconcile" }, s.reconcile),
+    entry("orphans", "cleanup", { kind: "orphans" }, s.orphans),
     entry("stale-links", "cleanup", { kind: "stale-links" }, s.staleLinks),
     entry("incoming-retention", "cleanup", { kind: "incoming-retention" }, s.incomingRetention),
     entry(CLEAR_EXPORTS_SCHEDULER, "export", { kind: "clear-exports" }, exportEvery),

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { deidentify, DeidParseError, DeidRefusedError, type DeidContext } from "../deid/index.js";
 import { isPathSafeUid } from "../dicom/uid.js";
+import { tempName } from "../fs/temp-name.js";
 
 export interface DeidFilesTask {
   files: string[];
@@ -44,7 +45,7 @@ export function deidentifyFiles(task: DeidFilesTask): DeidFilesResult {
     if (!isPathSafeUid(out.sopInstanceUid))
       throw new Error("de-identified SOPInstanceUID is not a valid UID");
     const dest = path.join(task.outDir, `${out.sopInstanceUid}.dcm`);
-    const tmp = `${dest}.${process.pid}.tmp`;
+    const tmp = path.join(task.outDir, tempName(path.basename(dest)));
     writeFileSync(tmp, out.bytes);
     renameSync(tmp, dest);
     result.written++;

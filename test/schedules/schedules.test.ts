@@ -33,6 +33,8 @@ describe("schedules", () => {
     expect(byId).toEqual({
       heartbeat: { every: 60_000 },
       "archive-cleanup": { pattern: "30 * * * *" },
+      reconcile: { every: 60_000 },
+      orphans: { every: 60_000 },
       "stale-links": { pattern: "2 3 * * *" },
       "incoming-retention": { pattern: "2 */4 * * *" },
       "clear-exports": { every: 3_600_000 },
@@ -53,19 +55,25 @@ describe("schedules", () => {
       "incoming-retention",
       "inventory-crawl",
       "inventory-reconcile",
+      "orphans",
+      "reconcile",
       "stale-links",
     ]);
     const cleanupQ = queue("cleanup");
     const listed = await cleanupQ.getJobSchedulers();
-    expect(listed.map((s) => [s.key, s.pattern]).sort()).toEqual([
+    expect(listed.map((s) => [s.key, s.pattern ?? s.every]).sort()).toEqual([
       ["archive-cleanup", "30 * * * *"],
       ["incoming-retention", "2 */4 * * *"],
+      ["orphans", 60_000],
+      ["reconcile", 60_000],
       ["stale-links", "2 3 * * *"],
     ]);
-    // Each is a delayed job in Bull Board.
-    expect((await cleanupQ.getDelayed()).map((j) => j.data.kind).sort()).toEqual([
+    // Each is a job in Bull Board: delayed until its time, or waiting for its first run (every).
+    expect((await cleanupQ.getJobs(["delayed", "wait"])).map((j) => j.data.kind).sort()).toEqual([
       "archive",
       "incoming-retention",
+      "orphans",
+      "reconcile",
       "stale-links",
     ]);
     const inv = queue("inventory");
@@ -80,6 +88,8 @@ describe("schedules", () => {
     expect((await cleanupQ.getJobSchedulers()).map((s) => s.key).sort()).toEqual([
       "archive-cleanup",
       "incoming-retention",
+      "orphans",
+      "reconcile",
     ]);
     expect(await inv.getJobSchedulers()).toEqual([]);
 

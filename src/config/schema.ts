@@ -249,10 +249,10 @@ export const configSchema = z
       .default({}),
     /**
      * Job locks of every pipeline worker: a worker renews its jobs' locks every lockSeconds / 2; jobs
-     * of a worker that stopped (crashed, killed) go back to waiting once their lock has run out and a
-     * stalled check (every stalledCheckSeconds, by any worker of the queue) saw them twice. A job
-     * found stalled more than maxStalledCount times fails. An event loop blocked for longer than about
-     * lockSeconds / 2 loses its locks too: the job then runs twice.
+     * of a worker that stopped (crashed, killed) go back to waiting at the first stalled check (every
+     * stalledCheckSeconds, by any worker of the queue) that finds their lock run out, having seen them
+     * active at the check before. A job found stalled more than maxStalledCount times fails. An event
+     * loop blocked for longer than about lockSeconds / 2 loses its locks too: the job then runs twice.
      */
     workers: z
       .object({

@@ -2,7 +2,8 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 
 /**
- * The audit log of assignments: who asked, when, for which study, project, participant and event.
+ * The audit log: who did what when. Assignments (study, project, participant, event), sign-ins,
+ * retries, and every action through Bull Board (queue, job id, the HTTP status it was answered with).
  * Kept in a capped Redis stream (`<prefix>:registry:audit`, trimmed to about `maxEntries`) and written
  * as a pino event (`event: "audit"`, the entry under `audit`) first, so log shipping keeps a copy beyond the cap. Entries carry
  * identifiers and pseudonyms only, never patient data.
@@ -24,6 +25,10 @@ export interface AuditInput {
   event?: string;
   requestId?: string;
   run?: number;
+  /** Bull Board actions: the queue and job acted on, and the HTTP status of the answer. */
+  queue?: string;
+  jobId?: string;
+  status?: number;
   /** Short free text (no patient data), e.g. the outcome of a coupling upload. */
   detail?: string;
 }
@@ -43,6 +48,11 @@ export interface AuditListOptions {
   before?: string;
 }
 
+export interface AuditSinceOptions {
+  /** At most this many, the oldest first. */
+  limit?: number;
+}
+
 const DEFAULT_AUDIT_MAX_ENTRIES = 100_000;
 
 const FIELDS = [
@@ -57,6 +67,9 @@ const FIELDS = [
   "event",
   "requestId",
   "run",
+  "queue",
+  "jobId",
+  "status",
   "detail",
 ] as const;
 
@@ -113,6 +126,19 @@ export class AuditLog {
     }
     return out;
   }
+
+  /** Entries from `since` (ms since the epoch) on, oldest first. */
+  async since(since: number, opts: AuditSinceOptions = {}): Promise<AuditEntry[]> {
+    const limit = Math.max(1, Math.min(opts.limit ?? 1000, 100_000));
+    const batch = await this.redis.xrange(
+      this.key,
+      `${Math.max(0, Math.floor(since))}-0`,
+      "+",
+      "COUNT",
+      String(limit),
+    );
+    return batch.map(([id, flat]) => toEntry(id, flat));
+  }
 }
 
 function toEntry(id: string, flat: string[]): AuditEntry {
@@ -131,6 +157,9 @@ function toEntry(id: string, flat: string[]): AuditEntry {
     ...(h.event ? { event: h.event } : {}),
     ...(h.requestId ? { requestId: h.requestId } : {}),
     ...(h.run ? { run: Number(h.run) } : {}),
+    ...(h.queue ? { queue: h.queue } : {}),
+    ...(h.jobId ? { jobId: h.jobId } : {}),
+    ...(h.status ? { status: Number(h.status) } : {}),
     ...(h.detail ? { detail: h.detail } : {}),
   };
 }

@@ -1,24 +1,12 @@
 /**
- * HTTP basic auth: parsing `Authorization: Basic`, the one checker that verifies a header once per
- * TTL (the user directory's serves the API and the dashboard alike), and the middleware that guards
- * the dashboard, /metrics and /api/status with the web.basicAuth account.
+ * HTTP basic auth: parsing `Authorization: Basic`, and the one checker that verifies a header once per
+ * TTL (the user directory's, which serves every door of the web server).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { FionaConfig } from "../config/schema.js";
-import type { Logger } from "../log.js";
-import { verifyPasswordAsync } from "./password.js";
+import { createHmac, randomBytes } from "node:crypto";
 import type { PasswordCheck, WebUser } from "./users.js";
-
-export type BasicAuthConfig = NonNullable<FionaConfig["web"]["basicAuth"]>;
 
 const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
 const MAX_HEADER_LENGTH = 4096;
-const FAILURE_LOG_INTERVAL_MS = 10_000;
-
-function sha256(s: string): Buffer {
-  return createHash("sha256").update(s, "utf8").digest();
-}
 
 /** Parses `Authorization: Basic <base64(user:password)>`; null when absent or malformed. */
 export function parseBasicAuth(header: string | undefined): { user: string; password: string } | null {
@@ -95,6 +83,11 @@ export class BasicAuthChecker {
     return creds ? this.verify(creds.user, creds.password, address) : { ok: false, reason: "invalid" };
   }
 
+  /** Forget every verified header (the users changed). */
+  clear(): void {
+    this.verified.clear();
+  }
+
   private remember(key: string, user: WebUser): void {
     this.verified.set(key, { user, expires: this.now() + this.ttl });
     while (this.verified.size > this.maxEntries) {
@@ -103,93 +96,4 @@ export class BasicAuthChecker {
       this.verified.delete(oldest);
     }
   }
-}
-
-/** web.basicAuth as the only account, for a middleware without a user directory. */
-function basicAuthAccount({ user, passwordHash }: BasicAuthConfig): VerifyPassword {
-  const userDigest = sha256(user);
-  const account: WebUser = { name: user, admin: true, projects: [] };
-  return async (name, password) => {
-    // Both comparisons always run, so timing says nothing about which part was wrong.
-    const userOk = timingSafeEqual(sha256(name), userDigest);
-    const passwordOk = await verifyPasswordAsync(password, passwordHash);
-    return userOk && passwordOk ? { ok: true, user: account } : { ok: false, reason: "invalid" };
-  };
-}
-
-export interface BasicAuthOptions {
-  logger?: Logger;
-  /**
-   * The checker to share (the user directory's, so one verified header serves the API and the
-   * dashboard). Without one the middleware makes its own for web.basicAuth, from the options below.
-   */
-  checker?: BasicAuthChecker;
-  cacheTtlMs?: number;
-  cacheMaxEntries?: number;
-  /**
-   * Distinct verifications allowed to run at once. scrypt runs on the libuv thread pool, which the
-   * receiver's file writes share, so a flood of wrong passwords must not occupy it; requests beyond
-   * this answer 429.
-   */
-  maxConcurrentVerifications?: number;
-  realm?: string;
-}
-
-/**
- * HTTP basic auth for the web.basicAuth account. Without a configured account it lets every request
- * through. Credentials are never logged. 401 with a challenge for missing or wrong credentials, 429
- * while too many verifications run or the name or address is throttled.
- */
-export function basicAuth(config: BasicAuthConfig | undefined, opts: BasicAuthOptions = {}): RequestHandler {
-  if (!config) {
-    return (_req: Request, _res: Response, next: NextFunction) => next();
-  }
-  const checker =
-    opts.checker ??
-    new BasicAuthChecker(basicAuthAccount(config), {
-      ...(opts.cacheTtlMs !== undefined && { ttlMs: opts.cacheTtlMs }),
-      ...(opts.cacheMaxEntries !== undefined && { maxEntries: opts.cacheMaxEntries }),
-      maxConcurrent: opts.maxConcurrentVerifications ?? 4,
-    });
-  const logger = opts.logger;
-  const realm = (opts.realm ?? "FIONA").replace(/["\\]/g, "");
-  const challenge = `Basic realm="${realm}", charset="UTF-8"`;
-  let failures = 0;
-  let lastFailureLog = 0;
-
-  function deny(req: Request, res: Response, status: 401 | 429 = 401) {
-    if (status === 401) {
-      failures++;
-      const now = Date.now();
-      if (logger && now - lastFailureLog >= FAILURE_LOG_INTERVAL_MS) {
-        // Address and path only: never the header, the user name or the password.
-        logger.warn({ ip: req.ip, path: req.path, failures }, "web: basic auth failed");
-        lastFailureLog = now;
-        failures = 0;
-      }
-      res.setHeader("WWW-Authenticate", challenge);
-    } else {
-      res.setHeader("Retry-After", "1");
-    }
-    res.setHeader("Cache-Control", "no-store");
-    res
-      .status(status)
-      .json({ error: status === 401 ? "authentication required" : "too many login attempts" });
-  }
-
-  return (req: Request, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
-    if (!header || header.length > MAX_HEADER_LENGTH || !/^Basic[ \t]/i.test(header)) {
-      deny(req, res);
-      return;
-    }
-    checker.check(header, req.ip).then(
-      (r) => {
-        // A directory's checker also knows web.users accounts; only web.basicAuth's opens these routes.
-        if (r.ok && r.user.name === config.user) next();
-        else deny(req, res, r.ok || r.reason === "invalid" ? 401 : 429);
-      },
-      (err: unknown) => next(err),
-    );
-  };
 }

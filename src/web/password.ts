@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
 /**
- * Password hashes for web.basicAuth.passwordHash, in the form
+ * Password hashes of web users (web.users[].passwordHash, <dataDir>/users.json), in the form
  *   scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>
  * (node:crypto scrypt, no dependency). Verification reads the parameters from the stored string, so
  * stronger parameters can be adopted later without invalidating old hashes.

@@ -9,14 +9,14 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
  * The cookie is HttpOnly, SameSite=Strict, Path=/ and Secure on HTTPS. A session ends after
  * `idleMinutes` without user activity (requests marked as background polls do not count) and after
  * `maxHours` in any case. Signing out revokes the session id in this process and deletes the cookie.
- * A session names its user; the user is looked up in the configuration on every request, so removing
+ * A session names its user; the user is looked up among the users on every request, so removing
  * a user or changing their password (the session carries a fingerprint of the hash) ends their sessions.
  */
 
 export const SESSION_COOKIE = "fiona_session";
 
-/** How the session was opened: the login form, a trusted proxy header, or an open (unauthenticated) site. */
-export type SessionVia = "password" | "proxy" | "open";
+/** How the session was opened: the login form or a trusted proxy header. */
+export type SessionVia = "password" | "proxy";
 
 export interface SessionData {
   /** Random session id (also the CSRF token's subject). */
@@ -202,7 +202,7 @@ function isSessionData(v: unknown): v is SessionData {
   return (
     typeof s.sid === "string" &&
     typeof s.user === "string" &&
-    (s.via === "password" || s.via === "proxy" || s.via === "open") &&
+    (s.via === "password" || s.via === "proxy") &&
     Number.isSafeInteger(s.iat) &&
     Number.isSafeInteger(s.seen) &&
     (s.fp === undefined || typeof s.fp === "string")

@@ -2,27 +2,29 @@ import { createHash } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import type { Request } from "express";
 import type { FionaConfig, ProjectConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
 import { BasicAuthChecker } from "./auth.js";
 import { verifyPasswordAsync } from "./password.js";
+import type { Role } from "./roles.js";
+import { fileVersion, readUsersFile, usersFilePath } from "./users-file.js";
 
 /**
- * Users of the Assign page and the REST API (web.users), their project grants, and how a request
- * proves who it comes from: a password (login form or HTTP basic auth) or a header set by a trusted
- * authenticating reverse proxy. The web.basicAuth account, when configured, is an admin too.
+ * Users of the web server (pages, API, Bull Board, /metrics), their roles and project grants, and how
+ * a request proves who it comes from: a password (login form or HTTP basic auth) or a header set by a
+ * trusted authenticating reverse proxy.
  *
- * A site with no account at all (no web.users, no web.basicAuth, no trustedProxyHeader) is "open":
- * everyone who can connect acts as the admin "anonymous", like the dashboard of such a site.
+ * Users come from web.users in the configuration (and the deprecated web.basicAuth account, an
+ * admin) and from <dataDir>/users.json (fiona user …), which is read again when it changes: at most
+ * once a second on lookups, and on every password check. A name in both is the configuration's.
  */
 
 export interface WebUser {
   name: string;
-  admin: boolean;
+  role: Role;
   /** Granted project names (ignored for admins). */
   projects: readonly string[];
   passwordHash?: string;
 }
-
-export type AuthMode = "accounts" | "open";
 
 export type PasswordCheck =
   { ok: true; user: WebUser } | { ok: false; reason: "invalid" | "busy" | "throttled" };
@@ -35,22 +37,49 @@ export interface UserDirectoryOptions {
   throttleWindowMs?: number;
   /** How long a verified Authorization header is accepted without running scrypt again. */
   basicCacheTtlMs?: number;
+  /** The users file (default <dataDir>/users.json). */
+  usersFile?: string;
+  /** Told when the users file cannot be read (the users read before stay). */
+  logger?: Logger;
   now?: () => number;
 }
 
-export const ANONYMOUS: WebUser = Object.freeze({ name: "anonymous", admin: true, projects: [] });
-
 /** A valid scrypt hash of a random, discarded password: unknown users cost as much time as known ones. */
 const DUMMY_HASH = "scrypt$32768$8$1$siqlDa73oPXwU6puOa20Iw==$Y0AsO1CQ5am767GJCzvbkTso5HlTM0zF52HqrjJZWLo=";
+
+/** How often lookups look at the users file. */
+const FILE_CHECK_MS = 1000;
 
 function normalizeAddress(addr: string | undefined): string {
   if (!addr) return "";
   return addr.startsWith("::ffff:") ? addr.slice(7) : addr;
 }
 
+/** The configuration's users: web.users (admin: true means admin; no role means operator) and web.basicAuth. */
+function configUsers(web: FionaConfig["web"]): Map<string, WebUser> {
+  const users = new Map<string, WebUser>();
+  for (const u of web.users) {
+    users.set(u.name, {
+      name: u.name,
+      role: u.admin ? "admin" : (u.role ?? "operator"),
+      projects: [...u.projects],
+      ...(u.passwordHash ? { passwordHash: u.passwordHash } : {}),
+    });
+  }
+  if (web.basicAuth && !users.has(web.basicAuth.user)) {
+    const { user, passwordHash } = web.basicAuth;
+    users.set(user, { name: user, role: "admin", projects: [], passwordHash });
+  }
+  return users;
+}
+
 export class UserDirectory {
-  readonly mode: AuthMode;
-  private readonly users = new Map<string, WebUser>();
+  private readonly fromConfig: Map<string, WebUser>;
+  private users: Map<string, WebUser>;
+  private readonly file: string;
+  private fileSeen = "";
+  private fileCheckedAt = -Infinity;
+  private readonly logger?: Logger;
   private readonly proxyHeader?: string;
   private readonly trustedProxies: Set<string>;
   private readonly maxConcurrent: number;
@@ -65,25 +94,12 @@ export class UserDirectory {
 
   constructor(cfg: FionaConfig, opts: UserDirectoryOptions = {}) {
     const web = cfg.web;
-    for (const u of web.users) {
-      this.users.set(u.name, {
-        name: u.name,
-        admin: u.admin,
-        projects: [...u.projects],
-        ...(u.passwordHash ? { passwordHash: u.passwordHash } : {}),
-      });
-    }
-    if (web.basicAuth && !this.users.has(web.basicAuth.user)) {
-      this.users.set(web.basicAuth.user, {
-        name: web.basicAuth.user,
-        admin: true,
-        projects: [],
-        passwordHash: web.basicAuth.passwordHash,
-      });
-    }
+    this.fromConfig = configUsers(web);
+    this.users = this.fromConfig;
+    this.file = opts.usersFile ?? usersFilePath(cfg.dataDir);
+    if (opts.logger) this.logger = opts.logger;
     if (web.trustedProxyHeader) this.proxyHeader = web.trustedProxyHeader.toLowerCase();
     this.trustedProxies = new Set(web.trustedProxies.map(normalizeAddress));
-    this.mode = this.users.size > 0 || this.proxyHeader ? "accounts" : "open";
     this.maxConcurrent = opts.maxConcurrentVerifications ?? 4;
     this.maxFailures = opts.maxFailures ?? 10;
     this.windowMs = opts.throttleWindowMs ?? 15 * 60_000;
@@ -95,14 +111,51 @@ export class UserDirectory {
         now: this.now,
       },
     );
+    // A broken file at start is an error of the site's setup: refuse to start rather than guess.
+    this.reload(readUsersFile(this.file), fileVersion(this.file));
+  }
+
+  private reload(fileUsers: readonly WebUser[], version: string): void {
+    const merged = new Map(this.fromConfig);
+    for (const u of fileUsers) if (!merged.has(u.name)) merged.set(u.name, u);
+    this.users = merged;
+    this.fileSeen = version;
+    // Cached basic-auth answers may name a removed user, an old password or an old role.
+    this.basic.clear();
+  }
+
+  /** Read the users file again when it changed (at most once per FILE_CHECK_MS unless `force`). */
+  private refresh(force = false): void {
+    const now = this.now();
+    if (!force && now - this.fileCheckedAt < FILE_CHECK_MS) return;
+    this.fileCheckedAt = now;
+    const version = fileVersion(this.file);
+    if (version === this.fileSeen) return;
+    try {
+      this.reload(readUsersFile(this.file), version);
+    } catch (e) {
+      this.fileSeen = version;
+      this.logger?.error(
+        { err: e instanceof Error ? e.message : String(e) },
+        "web: users file unreadable; keeping the users read before",
+      );
+    }
   }
 
   get(name: string): WebUser | undefined {
+    this.refresh();
     return this.users.get(name);
+  }
+
+  /** How many users there are (configuration and users file). */
+  get size(): number {
+    this.refresh();
+    return this.users.size;
   }
 
   /** Whether a login form makes sense (some user has a password). */
   get passwordLogin(): boolean {
+    this.refresh();
     return [...this.users.values()].some((u) => u.passwordHash);
   }
 
@@ -121,7 +174,7 @@ export class UserDirectory {
   // ---- grants ----
 
   canUseProject(user: WebUser, project: string): boolean {
-    return user.admin || user.projects.includes(project);
+    return user.role === "admin" || user.projects.includes(project);
   }
 
   visibleProjects<P extends { name: string }>(user: WebUser, projects: readonly P[]): P[] {
@@ -189,6 +242,7 @@ export class UserDirectory {
       return { ok: false, reason: "throttled" };
     }
     if (this.inFlight >= this.maxConcurrent) return { ok: false, reason: "busy" };
+    this.refresh(true);
     const user = this.users.get(name);
     this.inFlight++;
     let ok: boolean;
@@ -208,6 +262,7 @@ export class UserDirectory {
 
   /** Check an `Authorization: Basic` header; a verified header is cached (as an HMAC) for a minute. */
   checkBasic(header: string, address?: string): Promise<PasswordCheck> {
+    this.refresh();
     return this.basic.check(header, address);
   }
 }

@@ -23,6 +23,7 @@ import { TransferRegistry } from "../../src/registry/transfers.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startWeb } from "../../src/web/server.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
+import { asTestAdmin, testAdminUser } from "../web/helpers.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
 import { startOrthanc, type Orthanc } from "../support/peers.js";
 import { newToken } from "../support/redcap-sim.js";
@@ -99,6 +100,7 @@ beforeAll(async () => {
   });
   cfg = testConfig({
     projects: [{ name: "PROJ" }, { name: "OTHER" }],
+    web: { users: [testAdminUser] },
     researchPacs: { aeTitle: "RESEARCH", host: "127.0.0.1", port: orthanc.dicomPort },
     inventory: { projects: ["PROJ"], pauseMs: 0 },
     redcap: { url: sim.url, projects: { whatIsInIds7: { token } } },
@@ -216,7 +218,7 @@ describe("research PACS inventory (Orthanc)", () => {
       host: "127.0.0.1",
     });
     try {
-      const r = await fetch(`${web.url}/api/inventory/PROJ`);
+      const r = await fetch(`${web.url}/api/inventory/PROJ`, { headers: asTestAdmin });
       expect(r.status).toBe(200);
       const body = (await r.json()) as { inventory: ProjectInventory; reconciliation: Reconciliation };
       expect(body.reconciliation.notSentByFiona.map((s) => s.studyInstanceUid).sort()).toEqual(
@@ -227,7 +229,7 @@ describe("research PACS inventory (Orthanc)", () => {
       );
       expect(body.inventory.studies).toHaveLength(4);
       expect(JSON.stringify(body)).not.toContain("PROJ_00");
-      expect((await fetch(`${web.url}/api/inventory/OTHER`)).status).toBe(404);
+      expect((await fetch(`${web.url}/api/inventory/OTHER`, { headers: asTestAdmin })).status).toBe(404);
     } finally {
       await web.close();
     }

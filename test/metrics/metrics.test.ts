@@ -13,6 +13,7 @@ import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { recordHeartbeat } from "../../src/schedules/heartbeat-state.js";
 import { startWeb, type WebHandle } from "../../src/web/server.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
+import { asTestAdmin, testAdminUser } from "../web/helpers.js";
 import { generateStudy } from "../support/generate.js";
 import { storescu } from "../receiver/helpers.js";
 import { parsePrometheus, sampleValue } from "./prom-parser.js";
@@ -37,15 +38,22 @@ const logger = createLogger("info", "fiona", {
   write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>),
 });
 
+/** Prometheus' credentials: the bearer token of web.metricsToken. */
+const METRICS_TOKEN = "metrics-test-scrape-token-0123456789";
+const asPrometheus = { Authorization: `Bearer ${METRICS_TOKEN}` };
+
 const scrape = async () => {
-  const res = await fetch(`${web.url}/metrics`);
+  const res = await fetch(`${web.url}/metrics`, { headers: asPrometheus });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
   return res.text();
 };
 
 beforeAll(async () => {
-  cfg = testConfig({ arrival: { quietSeconds: 1 } });
+  cfg = testConfig({
+    arrival: { quietSeconds: 1 },
+    web: { metricsToken: METRICS_TOKEN, users: [testAdminUser] },
+  });
   workers = await startWorkers(cfg, logger, ["ingest", "arrival", "study-arrived"]);
   receiver = await startReceiver(cfg, { log: logger, port: 0, host: "127.0.0.1" });
   rxMetrics = startReceiverMetrics(cfg, receiver.stats, 100);
@@ -131,7 +139,9 @@ describe("/metrics", () => {
 
 describe("log ids", () => {
   it("echoes a sane X-Request-Id, replaces an unsafe one, and logs it on the request line", async () => {
-    const mine = await fetch(`${web.url}/api/status`, { headers: { "X-Request-Id": "scrape-42" } });
+    const mine = await fetch(`${web.url}/api/status`, {
+      headers: { ...asTestAdmin, "X-Request-Id": "scrape-42" },
+    });
     expect(mine.headers.get("x-request-id")).toBe("scrape-42");
     const bad = await fetch(`${web.url}/healthz`, { headers: { "X-Request-Id": 'a b"c' } });
     const fresh = bad.headers.get("x-request-id")!;

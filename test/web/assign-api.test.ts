@@ -131,7 +131,7 @@ function writeStudy(uid: string, summary: Record<string, string>) {
 }
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   await new Promise<void>((resolve, reject) => {
     redis.once("ready", () => resolve());
     redis.once("error", reject);
@@ -645,9 +645,13 @@ describe("coupling list upload", () => {
 });
 
 describe("other sign-in modes", () => {
-  it("acts as an anonymous admin on a site without accounts, still with CSRF protection", async () => {
+  it("has no anonymous administrator on a site without accounts: every caller must sign in", async () => {
     const h = await startWeb({
-      config: testConfig(prefix, { dataDir, secret: SECRET, projects: [{ name: "PROJ" }] }),
+      config: testConfig(prefix, {
+        dataDir: mkdtempSync(path.join(tmpdir(), "fiona-no-users-")),
+        secret: SECRET,
+        projects: [{ name: "PROJ" }],
+      }),
       connection: redis,
       logger,
       port: 0,
@@ -655,17 +659,11 @@ describe("other sign-in modes", () => {
     });
     servers.push(h);
     const s = await call(h, "/api/session");
-    expect(s.status).toBe(200);
-    expect(s.body).toMatchObject({ user: "anonymous", admin: true, via: "open", projects: ["PROJ"] });
-    const cookie = s.headers.get("set-cookie")!.split(";")[0]!;
+    expect(s.status).toBe(401);
+    expect(s.headers.get("set-cookie")).toBeNull();
     const body = { studyInstanceUid: STUDY_A, project: "PROJ", participant: "anon-1" };
-    expect((await call(h, "/api/transfers", { method: "POST", cookie, body })).status).toBe(403);
-    const form = await call(h, "/api/transfers", {
-      method: "POST",
-      body: "studyInstanceUid=1",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    });
-    expect(form.status).toBe(403);
+    expect((await call(h, "/api/transfers", { method: "POST", body })).status).toBe(401);
+    expect((await call(h, "/api/projects")).status).toBe(401);
   });
 
   it("takes the user from a trusted proxy header and requires a session for writes", async () => {

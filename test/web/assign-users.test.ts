@@ -1,15 +1,23 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Request } from "express";
 import { describe, expect, it } from "vitest";
 import { configSchema, type FionaConfigInput } from "../../src/config/schema.js";
 import { hashPassword } from "../../src/web/password.js";
-import { ANONYMOUS, UserDirectory } from "../../src/web/users.js";
+import { usersFilePath, writeUsersFile } from "../../src/web/users-file.js";
+import { UserDirectory } from "../../src/web/users.js";
 import { basic } from "./helpers.js";
 
 const fast = (pw: string) => hashPassword(pw, { N: 2 ** 10 });
 const HASHES = { alice: fast("alice-pw"), admin: fast("admin-pw"), board: fast("board-pw") };
 
-function config(web: FionaConfigInput["web"] = {}) {
+function config(
+  web: FionaConfigInput["web"] = {},
+  dataDir = mkdtempSync(path.join(tmpdir(), "fiona-users-")),
+) {
   return configSchema.parse({
+    dataDir,
     projects: [{ name: "PROJ" }, { name: "OTHER" }],
     web,
   });
@@ -43,14 +51,74 @@ describe("configuration", () => {
     expect(() => config({ users: [{ name: "al ice" }] })).toThrow();
     expect(() => config({ trustedProxyHeader: "X-User: evil" })).toThrow();
     expect(() => config({ sessionMinutes: 0 })).toThrow();
+    expect(() => config({ users: [{ name: "alice", role: "root" as "admin" }] })).toThrow();
+    expect(() => config({ users: [{ name: "alice", admin: true, role: "viewer" }] })).toThrow(
+      /contradicts role/,
+    );
+    expect(() => config({ metricsToken: "short" })).toThrow(/32 characters/);
   });
 });
 
 describe("user directory", () => {
-  it("is open (anonymous admin) without any account", () => {
+  it("has no user at all without accounts (no anonymous administrator)", () => {
     const users = new UserDirectory(config());
-    expect(users.mode).toBe("open");
-    expect(users.canUseProject(ANONYMOUS, "PROJ")).toBe(true);
+    expect(users.size).toBe(0);
+    expect(users.get("anonymous")).toBeUndefined();
+  });
+
+  it("maps web.users to roles: admin: true is admin, an explicit role stays, no role is operator", () => {
+    const users = new UserDirectory(
+      config({
+        users: [
+          { name: "old-admin", admin: true },
+          { name: "watcher", role: "viewer", projects: ["PROJ"] },
+          { name: "desk", projects: ["PROJ"] },
+        ],
+      }),
+    );
+    expect(users.get("old-admin")?.role).toBe("admin");
+    expect(users.get("watcher")?.role).toBe("viewer");
+    expect(users.get("desk")?.role).toBe("operator");
+    expect(users.canUseProject(users.get("old-admin")!, "OTHER")).toBe(true);
+    expect(users.canUseProject(users.get("watcher")!, "OTHER")).toBe(false);
+  });
+
+  it("merges <dataDir>/users.json and reads it again when it changes; web.users wins a shared name", async () => {
+    let now = 0;
+    const cfg = config({ users: [{ name: "alice", passwordHash: HASHES.alice, role: "viewer" }] });
+    const file = usersFilePath(cfg.dataDir);
+    writeUsersFile(file, [
+      { name: "alice", passwordHash: HASHES.admin, role: "admin", projects: [] },
+      { name: "dora", passwordHash: HASHES.admin, role: "operator", projects: ["PROJ"] },
+    ]);
+    const users = new UserDirectory(cfg, { now: () => now });
+    expect(users.get("alice")).toMatchObject({ role: "viewer", passwordHash: HASHES.alice });
+    expect(users.get("dora")).toMatchObject({ role: "operator", projects: ["PROJ"] });
+    expect(await users.checkBasic(basic("dora", "admin-pw"))).toMatchObject({ ok: true });
+
+    writeUsersFile(file, [{ name: "erik", passwordHash: HASHES.board, role: "viewer", projects: [] }]);
+    // Lookups look at the file at most once a second; a password check always does.
+    expect(users.get("erik")).toBeUndefined();
+    now += 1000;
+    expect(users.get("erik")?.role).toBe("viewer");
+    expect(users.get("dora")).toBeUndefined();
+    // A cached basic-auth answer for a removed user is forgotten.
+    expect(await users.checkBasic(basic("dora", "admin-pw"))).toEqual({ ok: false, reason: "invalid" });
+
+    writeUsersFile(file, [{ name: "fay", passwordHash: HASHES.board, role: "viewer", projects: [] }]);
+    expect((await users.checkPassword("fay", "board-pw")).ok).toBe(true);
+
+    // A broken file keeps the users read before.
+    writeFileSync(file, "{ not json");
+    now += 1000;
+    expect(users.get("fay")?.role).toBe("viewer");
+    rmSync(cfg.dataDir, { recursive: true, force: true });
+  });
+
+  it("refuses to start on a users file it cannot read", () => {
+    const cfg = config();
+    writeFileSync(usersFilePath(cfg.dataDir), JSON.stringify({ users: [{ name: "x", role: "boss" }] }));
+    expect(() => new UserDirectory(cfg)).toThrow(/users\.json: users\.0\./);
   });
 
   it("grants only the listed projects; admins see all; web.basicAuth is an admin", () => {
@@ -63,7 +131,6 @@ describe("user directory", () => {
         ],
       }),
     );
-    expect(users.mode).toBe("accounts");
     const alice = users.get("alice")!;
     const admin = users.get("admin")!;
     const board = users.get("board")!;
@@ -71,7 +138,7 @@ describe("user directory", () => {
     expect(users.visibleProjects(alice, projects).map((p) => p.name)).toEqual(["PROJ"]);
     expect(users.canUseProject(alice, "OTHER")).toBe(false);
     expect(users.visibleProjects(admin, projects)).toHaveLength(2);
-    expect(board.admin).toBe(true);
+    expect(board.role).toBe("admin");
     expect(users.unknownGrants(config().projects)).toEqual(["GONE"]);
   });
 
@@ -128,7 +195,6 @@ describe("user directory", () => {
         users: [{ name: "carol" }],
       }),
     );
-    expect(users.mode).toBe("accounts");
     expect(users.proxyUserName(request("10.1.1.1", { "x-forwarded-user": "carol" }))).toBe("carol");
     expect(users.proxyUserName(request("::ffff:10.1.1.1", { "x-forwarded-user": "carol" }))).toBe("carol");
     expect(users.proxyUserName(request("10.9.9.9", { "x-forwarded-user": "carol" }))).toBeUndefined();

@@ -1,115 +1,79 @@
-import type { NextFunction, Request, Response } from "express";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { BasicAuthChecker, type VerifyPassword } from "../../src/web/auth.js";
+import { hashPassword, verifyPasswordAsync } from "../../src/web/password.js";
+import type { WebUser } from "../../src/web/users.js";
 
-const calls = { count: 0, hang: false };
-
-vi.mock("../../src/web/password.js", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/web/password.js")>();
-  return {
-    ...real,
-    verifyPasswordAsync: (plain: string, stored: string) => {
-      calls.count++;
-      if (calls.hang) return new Promise<boolean>(() => {});
-      return real.verifyPasswordAsync(plain, stored);
-    },
-  };
-});
-
-const { basicAuth } = await import("../../src/web/auth.js");
-const { hashPassword } = await import("../../src/web/password.js");
-
-const config = { user: "admin", passwordHash: hashPassword("pw", { N: 2 ** 10 }) };
+const admin: WebUser = {
+  name: "admin",
+  role: "admin",
+  projects: [],
+  passwordHash: hashPassword("pw", { N: 2 ** 10 }),
+};
 const header = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}`;
 
-interface Outcome {
-  status: number;
-  headers: Record<string, string>;
+/** The real scrypt check of the one account, counting how often it runs; `hang` makes new ones never finish. */
+function counting(opts: { hang?: boolean } = {}) {
+  const calls = { count: 0 };
+  const verify: VerifyPassword = async (name, password) => {
+    calls.count++;
+    if (opts.hang) return new Promise(() => {});
+    const ok = name === admin.name && (await verifyPasswordAsync(password, admin.passwordHash!));
+    return ok ? { ok: true, user: admin } : { ok: false, reason: "invalid" };
+  };
+  return { calls, verify };
 }
-
-function run(mw: ReturnType<typeof basicAuth>, authorization?: string): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string> = {};
-    let status = 200;
-    const req = {
-      headers: authorization ? { authorization } : {},
-      ip: "127.0.0.1",
-      path: "/x",
-    } as unknown as Request;
-    const res = {
-      setHeader(k: string, v: string) {
-        headers[k.toLowerCase()] = v;
-      },
-      status(s: number) {
-        status = s;
-        return this;
-      },
-      json() {
-        resolve({ status, headers });
-        return this;
-      },
-    } as unknown as Response;
-    const next: NextFunction = (err?: unknown) => resolve({ status: err ? 500 : 200, headers });
-    mw(req, res, next);
-  });
-}
-
-beforeEach(() => {
-  calls.count = 0;
-  calls.hang = false;
-});
 
 describe("basic auth cache", () => {
   it("runs scrypt once per header while cached, and again after the TTL", async () => {
-    const mw = basicAuth(config, { cacheTtlMs: 100 });
+    const { calls, verify } = counting();
+    const checker = new BasicAuthChecker(verify, { ttlMs: 100 });
     const ok = header("admin", "pw");
-    expect((await run(mw, ok)).status).toBe(200);
-    expect((await run(mw, ok)).status).toBe(200);
-    expect((await run(mw, ok)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await checker.check(ok)).ok).toBe(true);
     expect(calls.count).toBe(1);
     await new Promise((r) => setTimeout(r, 150));
-    expect((await run(mw, ok)).status).toBe(200);
+    expect((await checker.check(ok)).ok).toBe(true);
     expect(calls.count).toBe(2);
   });
 
   it("shares one verification between concurrent requests with the same header", async () => {
-    const mw = basicAuth(config);
-    const ok = header("admin", "pw");
-    const results = await Promise.all(Array.from({ length: 8 }, () => run(mw, ok)));
-    expect(results.every((r) => r.status === 200)).toBe(true);
+    const { calls, verify } = counting();
+    const checker = new BasicAuthChecker(verify);
+    const results = await Promise.all(Array.from({ length: 8 }, () => checker.check(header("admin", "pw"))));
+    expect(results.every((r) => r.ok)).toBe(true);
     expect(calls.count).toBe(1);
   });
 
   it("does not cache failures", async () => {
-    const mw = basicAuth(config);
-    const bad = header("admin", "nope");
-    expect((await run(mw, bad)).status).toBe(401);
-    expect((await run(mw, bad)).status).toBe(401);
+    const { calls, verify } = counting();
+    const checker = new BasicAuthChecker(verify);
+    expect(await checker.check(header("admin", "nope"))).toEqual({ ok: false, reason: "invalid" });
+    expect(await checker.check(header("admin", "nope"))).toEqual({ ok: false, reason: "invalid" });
     expect(calls.count).toBe(2);
   });
 
-  it("skips scrypt for requests without a Basic header", async () => {
-    const mw = basicAuth(config);
-    const res = await run(mw);
-    expect(res.status).toBe(401);
-    expect(res.headers["www-authenticate"]).toBe('Basic realm="FIONA", charset="UTF-8"');
-    expect((await run(mw, "Bearer x")).status).toBe(401);
-    expect(calls.count).toBe(0);
-  });
-
-  it("answers 429 when too many distinct verifications are running", async () => {
-    calls.hang = true;
-    const mw = basicAuth(config, { maxConcurrentVerifications: 2 });
-    void run(mw, header("admin", "a"));
-    void run(mw, header("admin", "b"));
-    const third = await run(mw, header("admin", "c"));
-    expect(third.status).toBe(429);
-    expect(third.headers["retry-after"]).toBe("1");
+  it("forgets verified headers when cleared (the users changed)", async () => {
+    const { calls, verify } = counting();
+    const checker = new BasicAuthChecker(verify);
+    await checker.check(header("admin", "pw"));
+    checker.clear();
+    await checker.check(header("admin", "pw"));
     expect(calls.count).toBe(2);
   });
 
-  it("lets everything through when no user is configured", async () => {
-    const mw = basicAuth(undefined);
-    expect((await run(mw)).status).toBe(200);
+  it("skips scrypt for headers that are not Basic credentials", async () => {
+    const { calls, verify } = counting();
+    const checker = new BasicAuthChecker(verify);
+    expect((await checker.check("Bearer x")).ok).toBe(false);
+    expect((await checker.check("Basic !!!")).ok).toBe(false);
     expect(calls.count).toBe(0);
+  });
+
+  it("answers busy when too many distinct verifications are running", async () => {
+    const { calls, verify } = counting({ hang: true });
+    const checker = new BasicAuthChecker(verify, { maxConcurrent: 2 });
+    void checker.check(header("admin", "a"));
+    void checker.check(header("admin", "b"));
+    expect(await checker.check(header("admin", "c"))).toEqual({ ok: false, reason: "busy" });
+    expect(calls.count).toBe(2);
   });
 });

@@ -14,12 +14,13 @@ const passwordHash = hashPassword(PASSWORD, { N: 2 ** 12 });
 const capture = captureLogger();
 let redis: Redis;
 let secured: WebHandle;
+/** A site with no user at all: its first start creates the administrator. */
 let open: WebHandle;
 
 const PROTECTED = ["/api/status", "/metrics", "/admin/queues", "/admin/queues/api/queues"];
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   await new Promise<void>((resolve, reject) => {
     redis.once("ready", () => resolve());
     redis.once("error", reject);
@@ -108,12 +109,18 @@ describe("basic auth", () => {
     expect((await fetch(`${secured.url}/readyz`)).status).toBe(200);
   });
 
-  it("asks for no credentials when web.basicAuth is not configured", async () => {
+  it("asks for credentials on a site without users too (no anonymous administrator)", async () => {
     for (const path of PROTECTED) {
       const res = await fetch(`${open.url}${path}`);
-      expect(res.status, path).toBe(200);
-      expect(res.headers.get("www-authenticate")).toBeNull();
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get("www-authenticate"), path).toMatch(/^Basic realm="FIONA"/);
     }
+    // The deprecated web.basicAuth account is an admin like any other, on the API too.
+    const session = await fetch(`${secured.url}/api/session`, {
+      headers: { authorization: basic(USER, PASSWORD) },
+    });
+    expect(await session.json()).toMatchObject({ user: USER, role: "admin", via: "basic" });
+    expect(capture.lines.join("\n")).toContain("web.basicAuth is deprecated");
   });
 
   it("never logs credentials", async () => {

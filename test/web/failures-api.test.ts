@@ -39,7 +39,7 @@ const listed = async (user: keyof typeof PW, query = "") =>
   );
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   const cfg = testConfig(prefix, {
     dataDir: mkdtempSync(path.join(tmpdir(), "fiona-failures-api-")),
     projects: [{ name: "PROJ" }, { name: "OTHER" }],

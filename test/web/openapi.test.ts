@@ -113,7 +113,7 @@ async function call(method: string, pathname: string, headers: Record<string, st
 const filled = (p: string) => p.replace(/\{\w+\}/g, "x");
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   web = await startWeb({ config: cfg, connection: redis, logger, port: 0, host: "127.0.0.1" });
   const r = await call("GET", "/api/openapi.json");
   expect(r.status).toBe(200);

@@ -17,7 +17,7 @@ let redis: Redis;
 let web: WebHandle;
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   await new Promise<void>((resolve, reject) => {
     redis.once("ready", () => resolve());
     redis.once("error", reject);

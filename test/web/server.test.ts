@@ -4,10 +4,20 @@ import { createRedis } from "../../src/queues/connection.js";
 import { getQueueCounts } from "../../src/queues/counts.js";
 import { ALL_QUEUES, createQueue, QUEUES } from "../../src/queues/index.js";
 import { startWeb, type ReadinessReport, type WebHandle } from "../../src/web/server.js";
-import { captureLogger, deletePrefix, REDIS_URL, testConfig, uniquePrefix } from "./helpers.js";
+import {
+  asTestAdmin,
+  captureLogger,
+  deletePrefix,
+  REDIS_URL,
+  testAdminUser,
+  testConfig,
+  uniquePrefix,
+} from "./helpers.js";
 
 const prefix = uniquePrefix();
-const config = { ...testConfig(prefix), httpPort: 0 };
+const config = { ...testConfig(prefix, { web: { users: [testAdminUser] } }), httpPort: 0 };
+/** A script signed in as the admin; writes send JSON, as the CSRF rules want of scripts. */
+const asAdmin = { ...asTestAdmin, "Content-Type": "application/json" };
 const { logger } = captureLogger();
 let redis: Redis;
 const handles: WebHandle[] = [];
@@ -19,7 +29,7 @@ async function start(opts: Partial<Parameters<typeof startWeb>[0]> = {}): Promis
 }
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   await new Promise<void>((resolve, reject) => {
     redis.once("ready", () => resolve());
     redis.once("error", reject);
@@ -138,7 +148,7 @@ describe("web server", () => {
   });
 
   it("/readyz is 503 when the connection points at a dead Redis", async () => {
-    const dead = createRedis("redis://127.0.0.1:1", "producer");
+    const dead = createRedis({ url: "redis://127.0.0.1:1" }, "producer");
     dead.on("error", () => {});
     try {
       const web = await start({ connection: dead, readiness: async () => ({ ready: true, checks: {} }) });
@@ -153,7 +163,7 @@ describe("web server", () => {
       // /healthz does not depend on Redis.
       expect((await fetch(`${web.url}/healthz`)).status).toBe(200);
       // /api/status fails cleanly instead of hanging.
-      const status = await fetch(`${web.url}/api/status`);
+      const status = await fetch(`${web.url}/api/status`, { headers: asAdmin });
       expect(status.status).toBe(503);
     } finally {
       await Promise.all(handles.splice(0).map((h) => h.close()));
@@ -174,7 +184,7 @@ describe("web server", () => {
 
   it("serves the Bull Board UI and its API lists every queue with counts", async () => {
     const web = await start();
-    const html = await fetch(`${web.url}/admin/queues`);
+    const html = await fetch(`${web.url}/admin/queues`, { headers: asAdmin });
     expect(html.status).toBe(200);
     expect(html.headers.get("content-type")).toMatch(/text\/html/);
     expect(html.headers.get("x-powered-by")).toBeNull();
@@ -195,7 +205,7 @@ describe("web server", () => {
       await ingest.close();
     }
 
-    const api = await fetch(`${web.url}/admin/queues/api/queues`);
+    const api = await fetch(`${web.url}/admin/queues/api/queues`, { headers: asAdmin });
     expect(api.status).toBe(200);
     expect(api.headers.get("cache-control")).toBe("no-store");
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
@@ -207,7 +217,7 @@ describe("web server", () => {
     // A static asset of the UI is reachable too.
     const asset = /static\/js\/main[^"']*\.js/.exec(page)?.[0];
     expect(asset).toBeDefined();
-    const js = await fetch(`${web.url}/admin/queues/${asset}`);
+    const js = await fetch(`${web.url}/admin/queues/${asset}`, { headers: asAdmin });
     expect(js.status).toBe(200);
     expect(js.headers.get("cache-control")).not.toBe("no-store");
   });
@@ -215,21 +225,27 @@ describe("web server", () => {
   it("refuses cross-site dashboard actions but allows same-origin ones", async () => {
     const web = await start();
     const pauseUrl = `${web.url}/admin/queues/api/queues/${QUEUES.studyArrived}/pause`;
-    const cross = await fetch(pauseUrl, { method: "PUT", headers: { "sec-fetch-site": "cross-site" } });
+    const cross = await fetch(pauseUrl, {
+      method: "PUT",
+      headers: { ...asAdmin, "sec-fetch-site": "cross-site" },
+    });
     expect(cross.status).toBe(403);
     const foreignOrigin = await fetch(pauseUrl, {
       method: "PUT",
-      headers: { origin: "http://evil.example" },
+      headers: { ...asAdmin, origin: "http://evil.example" },
     });
     expect(foreignOrigin.status).toBe(403);
     expect((await getQueueCounts(redis, prefix))[QUEUES.studyArrived].isPaused).toBe(false);
 
-    const same = await fetch(pauseUrl, { method: "PUT", headers: { "sec-fetch-site": "same-origin" } });
+    const same = await fetch(pauseUrl, {
+      method: "PUT",
+      headers: { ...asAdmin, "sec-fetch-site": "same-origin" },
+    });
     expect(same.status).toBe(200);
     expect((await getQueueCounts(redis, prefix))[QUEUES.studyArrived].isPaused).toBe(true);
     const resume = await fetch(`${web.url}/admin/queues/api/queues/${QUEUES.studyArrived}/resume`, {
       method: "PUT",
-      headers: { origin: web.url },
+      headers: { ...asAdmin, origin: web.url },
     });
     expect(resume.status).toBe(200);
     expect((await getQueueCounts(redis, prefix))[QUEUES.studyArrived].isPaused).toBe(false);
@@ -237,7 +253,10 @@ describe("web server", () => {
 
   it("read-only mode refuses dashboard actions", async () => {
     const web = await start({ readOnly: true });
-    const res = await fetch(`${web.url}/admin/queues/api/queues/${QUEUES.arrival}/pause`, { method: "PUT" });
+    const res = await fetch(`${web.url}/admin/queues/api/queues/${QUEUES.arrival}/pause`, {
+      method: "PUT",
+      headers: asAdmin,
+    });
     expect(res.status).toBe(405);
   });
 });
@@ -249,7 +268,7 @@ describe("queue counts", () => {
   });
 
   it("getQueueCounts and /api/status reflect added jobs", async () => {
-    const cfg = { ...testConfig(countsPrefix), httpPort: 0 };
+    const cfg = { ...testConfig(countsPrefix, { web: { users: [testAdminUser] } }), httpPort: 0 };
     const web = await start({ config: cfg });
     const empty = await getQueueCounts(redis, countsPrefix);
     expect(Object.keys(empty).sort()).toEqual([...ALL_QUEUES].sort());
@@ -293,7 +312,7 @@ describe("queue counts", () => {
       await Promise.all([ingest.close(), arrival.close(), arrived.close()]);
     }
 
-    const res = await fetch(`${web.url}/api/status`);
+    const res = await fetch(`${web.url}/api/status`, { headers: asAdmin });
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const body = (await res.json()) as { queues: Awaited<ReturnType<typeof getQueueCounts>> };

@@ -26,7 +26,7 @@ export function registerAuditRoutes(api: ApiRoutes, ctx: ApiContext): void {
       const entries = await audit.list({
         limit,
         ...(before && /^\d+-\d+$/.test(before) ? { before } : {}),
-        ...(p.user.admin
+        ...(p.user.role === "admin"
           ? {}
           : { projects: new Set(users.visibleProjects(p.user, cfg.projects).map((x) => x.name)) }),
       });

@@ -66,7 +66,7 @@ export function createContext(deps: ApiDeps): ApiContext {
     views: new StudyViews(paths, studies, cfg.web.showPatientIdentity),
     routing: createRoutingDeps({ cfg, paths, flow, transfers, log: logger }, redis),
     snapshot: new TransferSnapshot(transfers),
-    principals: principals(users, sessions),
+    principals: principals(users, sessions, logger),
     grantedProject(p, name) {
       const project = cfg.projects.find((x) => x.name === name);
       if (!project || !users.canUseProject(p.user, name)) throw new HttpError(404, `no project ${name}`);

@@ -26,7 +26,7 @@ export function registerFailureRoutes(api: ApiRoutes, ctx: ApiContext): void {
   const store = new QuarantineStore(redis, cfg.redis.prefix, ctx.logger);
   /** Admins see every record; others only those of a project granted to them. */
   const visible = (p: Principal, r: QuarantineRecord) =>
-    p.user.admin || (r.ids.project !== undefined && users.canUseProject(p.user, r.ids.project));
+    p.user.role === "admin" || (r.ids.project !== undefined && users.canUseProject(p.user, r.ids.project));
 
   api.route(
     {

@@ -11,8 +11,12 @@ const DESCRIPTION = [
   "Everything the Assign page does: list incoming studies, assign studies to a project's participant",
   "and event, follow transfers, retry them, read the audit log.",
   "",
-  "Authentication: an `Authorization: Basic` header with a web.users account (scripts), the session",
-  "cookie of POST /api/session (the page), or a trusted reverse-proxy header.",
+  "Authentication: an `Authorization: Basic` header with a web user's account (scripts), the session",
+  "cookie of POST /api/session (the page), or a trusted reverse-proxy header. Nobody is signed in",
+  "without one of them.",
+  "",
+  "Roles: viewers read only (every POST/PUT/DELETE but sign-out answers 403); operators act in their",
+  "projects; admins in every project.",
   "",
   "CSRF: every POST/PUT/DELETE must not be cross-site; with a cookie session it must carry",
   "`X-CSRF-Token` (from GET /api/session); with basic auth it must send `Content-Type: application/json`.",
@@ -20,7 +24,7 @@ const DESCRIPTION = [
   "Sessions end after web.sessionMinutes without activity; requests with `X-Fiona-Poll: 1` (background",
   "refreshes) do not count as activity.",
   "",
-  "Grants: a user sees and assigns only the projects granted to them in web.users (admins: all).",
+  "Grants: a user sees and acts on only the projects granted to them (admins: all).",
   "Transfers of other projects answer 404. Patient name and ID appear only when the site enables",
   "web.showPatientIdentity.",
 ].join("\n");
@@ -37,7 +41,7 @@ const binary = { type: "string", format: "binary" } as const;
 /** What every route behind sign-in may answer besides its own. */
 const signedIn: Record<number, Reply> = {
   401: error("Not signed in"),
-  403: error("Refused (CSRF, cross-site, no grant)"),
+  403: error("Refused (CSRF, cross-site, no grant, viewer)"),
 };
 
 function response(r: Reply) {

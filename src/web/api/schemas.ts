@@ -1,5 +1,6 @@
 /** The shapes of the API's answers, as /api/openapi.json describes them. */
 import { z } from "./zod.js";
+import { ROLES } from "../roles.js";
 
 /**
  * `schema` or null. `.nullable()` of a named schema is documented as a bare $ref (without the null);
@@ -21,10 +22,11 @@ export const LoginRequired = z
 export const Session = z
   .object({
     user: z.string(),
+    role: z.enum(ROLES),
     admin: z.boolean(),
     projects: strings,
     csrfToken: z.string().nullable(),
-    via: z.enum(["password", "basic", "proxy", "open"]),
+    via: z.enum(["password", "basic", "proxy"]),
     expiresAt: time.optional(),
     sessionMinutes: int.optional(),
     showPatientIdentity: z.boolean().optional(),
@@ -229,6 +231,9 @@ export const AuditEntry = z
     event: z.string(),
     requestId: z.string(),
     run: int,
+    queue: z.string(),
+    jobId: z.string(),
+    status: int,
     detail: z.string(),
   })
   .partial()

@@ -1,4 +1,5 @@
 /** /session: who is signed in, password sign-in and sign-out. */
+import { clearBoardCsrfCookie } from "../board/xsrf-cookie.js";
 import { checkWrite } from "../csrf.js";
 import { jsonBody } from "./bodies.js";
 import type { ApiContext } from "./context.js";
@@ -18,7 +19,8 @@ function sessionBody(ctx: ApiContext, p: Principal) {
   const projects = users.visibleProjects(p.user, cfg.projects).map((x) => x.name);
   return {
     user: p.user.name,
-    admin: p.user.admin,
+    role: p.user.role,
+    admin: p.user.role === "admin",
     projects,
     via: p.via,
     csrfToken: p.session ? sessions.csrfToken(p.session) : null,
@@ -38,8 +40,7 @@ export function registerSignIn(api: ApiRoutes, ctx: ApiContext): void {
       method: "get",
       path: "/session",
       summary: "Who is signed in; the CSRF token for writes",
-      description:
-        "On a site without accounts, or behind a trusted proxy, this also opens a session (Set-Cookie).",
+      description: "Behind a trusted proxy this also opens a session (Set-Cookie).",
       responses: { 200: ok(Session), 401: ok(LoginRequired, "Not signed in") },
     },
     async (req, res) => {
@@ -53,8 +54,8 @@ export function registerSignIn(api: ApiRoutes, ctx: ApiContext): void {
         }
         throw e;
       }
-      // A site without accounts and a trusted proxy need no login form: open the session here.
-      if (!p.session && (p.via === "open" || p.via === "proxy")) {
+      // A trusted proxy has signed the user in: open the session here.
+      if (!p.session && p.via === "proxy") {
         p = { ...p, session: sessions.create(p.user.name, p.via) };
         principals.setSession(req, res, p.session!);
       }
@@ -124,6 +125,7 @@ export function registerSignOut(api: ApiRoutes, ctx: ApiContext): void {
       const p = principalOf(res);
       if (p.session) sessions.revoke(p.session);
       res.append("Set-Cookie", sessions.clearCookie(principals.secureOf(req)));
+      res.append("Set-Cookie", clearBoardCsrfCookie(principals.secureOf(req)));
       await audit
         .record({ user: p.user.name, action: "logout", via: p.via, ip: req.ip ?? "" })
         .catch(() => {});

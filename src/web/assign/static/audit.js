@@ -1,10 +1,26 @@
 // @ts-check
-// The Audit log view: assignments (and, for admins, sign-ins), newest first.
+// The Audit log view: assignments (and, for admins, sign-ins and Bull Board actions), newest first.
 import { listAudit } from "./api.js";
 import { $, clear, h } from "./dom.js";
 import { fmtStamp } from "./format.js";
 import { messageOf, statusOf } from "./http.js";
 import { toast } from "./toast.js";
+
+/** @import { AuditEntry } from "./types.js" */
+
+/**
+ * What the entry acted on beyond study and participant: the transfer request, a queue's job, or free text.
+ * @param {AuditEntry} a
+ */
+function target(a) {
+  if (a.requestId) return `${a.requestId.slice(0, 10)}… run ${a.run || 1}`;
+  if (a.queue) {
+    const job = a.jobId ? ` #${a.jobId}` : "";
+    const detail = a.detail ? ` ${a.detail}` : "";
+    return `${a.queue}${job}${detail} → ${a.status ?? "?"}`;
+  }
+  return a.detail || "";
+}
 
 export async function loadAudit() {
   let list;
@@ -27,11 +43,7 @@ export async function loadAudit() {
         h("td", {}, a.project || ""),
         h("td", { class: "mono" }, a.participant || ""),
         h("td", {}, a.event || ""),
-        h(
-          "td",
-          { class: "mono cell-sub" },
-          a.requestId ? `${a.requestId.slice(0, 10)}… run ${a.run || 1}` : a.detail || "",
-        ),
+        h("td", { class: "mono cell-sub" }, target(a)),
       ),
     );
   }

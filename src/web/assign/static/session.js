@@ -17,6 +17,16 @@ import { loadTransfers } from "./transfers.js";
 let signedOut = false;
 
 /**
+ * Where to go once signed in: the `next` parameter, when it names a page of this server that sends
+ * browsers here to sign in (Bull Board); anything else is ignored, so the page is no open redirect.
+ * @returns {string | null}
+ */
+function nextPage() {
+  const next = new URLSearchParams(window.location.search).get("next");
+  return next && /^\/admin\/queues(?:[/?#]|$)/.test(next) ? next : null;
+}
+
+/**
  * @param {string} message Shown above the form; "" for the default.
  * @param {LoginInfo} [login] How the site signs users in; without password accounts there is no form.
  */
@@ -38,8 +48,8 @@ function showLogin(message, login) {
 /** @param {string} message */
 function endSession(message) {
   if (signedOut) return;
-  // Behind a sign-in proxy (or on a site without accounts) a new session is one request away.
-  if (state.me && (state.me.via === "proxy" || state.me.via === "open")) {
+  // Behind a sign-in proxy a new session is one request away.
+  if (state.me && state.me.via === "proxy") {
     signedOut = true;
     window.location.reload();
     return;
@@ -53,14 +63,21 @@ function endSession(message) {
 
 /** @param {Session} s */
 async function startSession(s) {
+  const next = nextPage();
+  if (next) {
+    // Replaced, so that Back from the dashboard does not land on this redirect again.
+    window.location.replace(next);
+    return;
+  }
   state.me = s;
   setCsrfToken(s.csrfToken);
   signedOut = false;
   $("login").hidden = true;
   $("app").hidden = false;
   $("who-name").textContent = s.user;
-  $("who-role").textContent = s.admin ? "admin" : "";
-  $("sign-out").hidden = s.via === "proxy" || s.via === "open";
+  $("who-role").textContent = s.role;
+  document.body.dataset.role = s.role;
+  $("sign-out").hidden = s.via === "proxy";
   for (const el of all(".col-patient")) el.hidden = !s.showPatientIdentity;
   $("tab-failures").hidden = !s.admin;
   $("audit-lead").textContent = s.admin

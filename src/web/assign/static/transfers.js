@@ -106,7 +106,11 @@ function transferRow(t) {
   const retry = canRetry
     ? h(
         "button",
-        { type: "button", class: "btn btn-small", title: "Send what the research PACS has not accepted yet" },
+        {
+          type: "button",
+          class: "btn btn-small needs-operator",
+          title: "Send what the research PACS has not accepted yet",
+        },
         "Retry",
       )
     : null;

@@ -2,12 +2,15 @@
 // The JSON bodies of the REST API under /api as this page reads them (the contract: /api/openapi.json).
 // Types only: the modules import them with JSDoc `@import`, so the browser never loads this file.
 
-/** @typedef {"password" | "basic" | "proxy" | "open"} AuthVia */
+/** @typedef {"password" | "basic" | "proxy"} AuthVia */
+
+/** @typedef {"viewer" | "operator" | "admin"} Role */
 
 /**
  * Who is signed in: GET and POST /api/session.
  * @typedef {object} Session
  * @property {string} user
+ * @property {Role} role
  * @property {boolean} admin
  * @property {string[]} projects
  * @property {AuthVia} via
@@ -307,6 +310,9 @@
  * @property {string} [event]
  * @property {string} [requestId]
  * @property {number} [run]
+ * @property {string} [queue] Bull Board actions: the queue,
+ * @property {string} [jobId] the job,
+ * @property {number} [status] and the HTTP status of the answer.
  * @property {string} [detail]
  */
 

@@ -1,0 +1,2 @@
+/** Where Bull Board, the queue dashboard, is served. */
+export const BOARD_PATH = "/admin/queues";

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { FionaConfig } from "../config/schema.js";
 import type { CheckResult } from "./check.js";
-import { checkCertificates, checkDataDir, checkFreeSpace, checkSecret } from "./files.js";
+import { checkCertificates, checkDataDir, checkFreeSpace, checkSecret, checkUsers } from "./files.js";
 import { checkDestinations, checkRedcap } from "./network.js";
 import { checkRedis } from "./redis.js";
 
@@ -22,6 +22,7 @@ export async function runChecks(cfg: FionaConfig): Promise<CheckResult[]> {
     checkDataDir(cfg).then((r) => [r]),
     checkFreeSpace(cfg).then((r) => [r]),
     [checkSecret(cfg)],
+    checkUsers(cfg).then((r) => [r]),
     checkCertificates(cfg),
     checkDestinations(cfg),
     checkRedcap(cfg),

@@ -3,6 +3,8 @@ import { X509Certificate } from "node:crypto";
 import { promises as fs, constants } from "node:fs";
 import type { FionaConfig } from "../config/schema.js";
 import { floorEnabled, readDiskSpace } from "../fs/space.js";
+import { initialPasswordPath } from "../web/initial-admin.js";
+import { readUsersFile, usersFilePath } from "../web/users-file.js";
 import { fail, ok, warn, type CheckResult } from "./check.js";
 
 /** Certificates expiring within this many days are reported. */
@@ -48,6 +50,35 @@ export async function checkFreeSpace(cfg: FionaConfig): Promise<CheckResult> {
   if (d.freeBytes < 2 * d.floorBytes)
     return warn(name, `${detail}: close to the floor`, "free space or add disk soon");
   return ok(name, detail);
+}
+
+/** Who may sign in: users of the config file and of the users file; the first admin's password changed. */
+export async function checkUsers(cfg: FionaConfig): Promise<CheckResult> {
+  const name = "users";
+  let fileUsers;
+  try {
+    fileUsers = readUsersFile(usersFilePath(cfg.dataDir));
+  } catch (e) {
+    return fail(name, (e as Error).message, "fix the users file, or manage it with fiona user");
+  }
+  const count = cfg.web.users.length + fileUsers.length + (cfg.web.basicAuth ? 1 : 0);
+  if (count === 0)
+    return warn(
+      name,
+      "no users yet: the web role creates an administrator on its first start",
+      "fiona user add <name> --role admin",
+    );
+  const initial = await fs.stat(initialPasswordPath(cfg.dataDir)).then(
+    () => true,
+    () => false,
+  );
+  if (initial)
+    return warn(
+      name,
+      `${count} configured; the first administrator still has its generated password`,
+      "fiona user passwd admin",
+    );
+  return ok(name, `${count} configured`);
 }
 
 export function checkSecret(cfg: FionaConfig): CheckResult {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
 import type { CheckResult } from "../../src/doctor/check.js";
 import { runChecks } from "../../src/doctor/cli.js";
+import { hashPassword } from "../../src/web/password.js";
 import { cleanup, freePort, testConfig } from "../support/env.js";
 import { startStorescp, type Storescp } from "../support/peers.js";
 import { newToken, startFionaSim, type FionaSim } from "../support/redcap-sim.js";
@@ -63,6 +64,15 @@ function config(good: boolean): FionaConfig {
     disk: good ? { minFreeBytes: 1, minFreePercent: 0 } : { minFreeBytes: 2 ** 60, minFreePercent: 0 },
     ...(good ? { redis: { url: durable.url, prefix: "doctor-test", startLocal: false } } : {}),
     receiver: { tls: { port: 2762, cert: good ? longCert : tls.serverCert, key: tls.serverKey } },
+    ...(good
+      ? {
+          web: {
+            users: [
+              { name: "ops", passwordHash: hashPassword("ops-password-123", { N: 2 ** 10 }), admin: true },
+            ],
+          },
+        }
+      : {}),
     projects: [{ name: "PROJ", destination: { aeTitle: "RESEARCH", host: "127.0.0.1", port: pacs.port } }],
     redcap: {
       url: rc.sim.url,
@@ -85,6 +95,7 @@ describe("fiona doctor", () => {
         "data directory",
         "free space",
         "site secret",
+        "users",
         "TLS receiver certificate",
         `C-ECHO RESEARCH@127.0.0.1:${pacs.port}`,
         "REDCap incoming",
@@ -115,6 +126,10 @@ describe("fiona doctor", () => {
     expect(results.find((r) => r.name.startsWith("C-ECHO NOPE@"))).toMatchObject({ status: "fail" });
     expect(byName(results, `C-ECHO RESEARCH@127.0.0.1:${pacs.port}`)?.status).toBe("ok");
     expect(byName(results, "REDCap incoming")).toMatchObject({ status: "fail" });
+    expect(byName(results, "users")).toMatchObject({
+      status: "warn",
+      fix: "fiona user add <name> --role admin",
+    });
     expect(byName(results, "free space")).toMatchObject({
       status: "fail",
       detail: expect.stringMatching(/refuses C-STOREs/),

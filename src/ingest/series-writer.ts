@@ -29,7 +29,12 @@ interface FileUpdate {
  */
 export class SeriesWriter {
   private readonly batcher = new KeyedBatcher<FileUpdate, SeriesSummary>((series, items) =>
-    withLock(this.redis, registryKeys(this.prefix).seriesLock(series), () => this.write(series, items)),
+    withLock(this.redis, registryKeys(this.prefix).seriesLock(series), () => this.write(series, items), {
+      // A short lease, renewed while writing: a killed worker holds up the series seconds, not half a minute.
+      ttlMs: 5_000,
+      renew: true,
+      waitMs: 60_000,
+    }),
   );
 
   constructor(

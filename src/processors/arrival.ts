@@ -1,38 +1,56 @@
 import type { Job } from "bullmq";
+import type { Redis } from "ioredis";
+import { scheduleArrivalCheck } from "../ingest/arrival.js";
+import { decideArrival } from "../ingest/arrival-decision.js";
+import { hasPendingIngest } from "../ingest/pending.js";
+import { markArrived, readReception } from "../ingest/reception.js";
 import { readStudySummaries } from "../ingest/study-summaries.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import { QUEUES, type ArrivalJob, type TypedQueue } from "../queues/index.js";
 import type { SeriesEntry, StudyRegistry } from "../registry/studies.js";
-import { armArrival } from "../ingest/arrival.js";
 import type { Stage } from "./stage.js";
 
 export interface ArrivalDeps {
   paths: SitePaths;
+  redis: Redis;
+  prefix: string;
   registry: StudyRegistry;
+  ingestQueue: TypedQueue<"ingest">;
   arrivalQueue: TypedQueue<"arrival">;
   studyArrivedQueue: TypedQueue<"study-arrived">;
   quietMs: number;
+  pollMs: number;
   log: Logger;
 }
 
 export type ArrivalResult =
   { fired: false; reason: string } | { fired: true; arrival: number; fileCount: number };
 
-/** Timer jitter allowance: a study quiet for quietMs minus this counts as quiet. */
-const TOLERANCE_MS = 25;
-
 async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): Promise<ArrivalResult> {
   const uid = job.data.studyInstanceUid;
-  // Free the debounce key first: an image arriving from now on must arm a new arrival.
-  await job.removeDeduplicationKey();
-  const last = await deps.registry.lastSeenMs(uid);
-  if (last === undefined) return { fired: false, reason: "unknown study" };
-  const quietFor = Date.now() - last;
-  if (quietFor < deps.quietMs - TOLERANCE_MS) {
-    // An image slipped in while this job was being promoted: wait out the rest of the quiet time.
-    await armArrival(deps.arrivalQueue, uid, deps.quietMs - quietFor);
-    return { fired: false, reason: "not quiet yet" };
+  const { redis, prefix } = deps;
+  // Read before looking at ingest: whatever is ingested after this read is either still pending
+  // below or counted by the next arrival.
+  const state = await readReception(redis, prefix, uid);
+  const lastActivityMs = state.lastReceivedMs ?? (await deps.registry.lastSeenMs(uid));
+  if (lastActivityMs === undefined) return { fired: false, reason: "unknown study" };
+  const decision = decideArrival({
+    nowMs: Date.now(),
+    lastActivityMs,
+    quietMs: deps.quietMs,
+    ingestPending: await hasPendingIngest(redis, prefix, deps.ingestQueue, uid),
+    changed: state.revision > state.arrivedRevision,
+    pollMs: deps.pollMs,
+  });
+  if (decision.action === "skip") return { fired: false, reason: decision.reason };
+  if (decision.action === "wait") {
+    await scheduleArrivalCheck(deps.arrivalQueue, uid, decision.afterMs);
+    deps.log.debug(
+      { studyInstanceUid: uid, reason: decision.reason, afterMs: decision.afterMs },
+      "arrival waits",
+    );
+    return { fired: false, reason: decision.reason };
   }
   const series = await readSeriesEntries(deps.paths, uid);
   const fileCount = series.reduce((n, s) => n + s.numFiles, 0);
@@ -48,6 +66,8 @@ async function processArrival(job: Job<ArrivalJob>, deps: ArrivalDeps): Promise<
     },
     { jobId: `${uid}-${arrival}` },
   );
+  // Last: a crash before this announces again rather than never.
+  await markArrived(redis, prefix, uid, state.revision);
   deps.log.info({ studyInstanceUid: uid, arrival, series: series.length, files: fileCount }, "study arrived");
   return { fired: true, arrival, fileCount };
 }

@@ -70,7 +70,7 @@ export async function reclassifyStudy(deps: ReclassifyDeps, studyUid: string): P
     if (change) changed.push(change);
   }
   const rearrived = changed.length > 0;
-  if (rearrived) await armArrival(deps.arrivalQueue, studyUid, REARRIVE_DELAY_MS);
+  if (rearrived) await armArrival(deps, studyUid, REARRIVE_DELAY_MS);
   deps.log.info(
     { studyInstanceUid: studyUid, series: summaries.length, changed: changed.length, rearrived },
     "study reclassified",

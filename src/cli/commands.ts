@@ -16,6 +16,7 @@ import { s2m } from "./s2m.js";
 import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
 import { registerInventoryCommands } from "../inventory/cli.js";
+import { DEMO_PACS_AE, DEMO_PROJECT, withDemo } from "../demo/demo-mode.js";
 import { registerDoctorCommand } from "../doctor/cli.js";
 import { registerFailuresCommands } from "../quarantine/cli.js";
 import { registerReclassifyCommands } from "../reclassify/cli.js";
@@ -44,12 +45,26 @@ export function registerCommands(program: Command): void {
     .description(
       "run every role in one process (receiver, workers, web); starts redis-server if none answers",
     )
-    .action(async () => {
-      const c = cfg();
+    .option(
+      "--demo",
+      `add a project ${DEMO_PROJECT} whose research PACS is this FIONA's own receiver (not for real data)`,
+    )
+    .action(async (o: { demo?: boolean }) => {
+      const c = o.demo ? withDemo(cfg()) : cfg();
+      const log = logFor(c);
+      if (o.demo)
+        log.warn(
+          {
+            event: "demo-mode",
+            project: DEMO_PROJECT,
+            destination: `${DEMO_PACS_AE}@127.0.0.1:${c.dicomPort}`,
+          },
+          "demo mode: assigned studies come back to this FIONA pseudonymized; not for real data",
+        );
       await runRoles(
         c,
         { receiver: true, workers: WORKER_QUEUES, web: true, scheduler: true, startRedis: true },
-        logFor(c),
+        log,
       );
     });
   program

@@ -16,6 +16,7 @@ import type { SitePaths } from "../paths.js";
 import { recordIdOf, type QuarantineRecord } from "../quarantine/record.js";
 import type { QuarantineStore } from "../quarantine/store.js";
 import { QUEUES, createQueue, type IngestJob, type TypedQueue } from "../queues/index.js";
+import { notePendingIngest } from "../ingest/pending.js";
 import type { StudyRegistry } from "../registry/studies.js";
 import {
   archivedFiles,
@@ -215,7 +216,11 @@ async function enqueueMissing(
       ...connections.get(u.studyInstanceUid)!,
       receivedAt: new Date(u.changedMs).toISOString(),
     };
-    await queue.add(QUEUES.ingest, data, { jobId: id });
+    // Noted pending with its study like the receiver's jobs, so the study does not arrive without it.
+    await Promise.all([
+      notePendingIngest(deps.redis, deps.cfg.redis.prefix, u.studyInstanceUid, id, u.changedMs),
+      queue.add(QUEUES.ingest, data, { jobId: id }),
+    ]);
     if (record) await deps.quarantine.remove(record.id);
     r.enqueued++;
     recheck.add(u.folder); // until it is filed: its job is as pending as any other

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { notePendingIngest } from "../ingest/pending.js";
 import { QUEUES, createQueue, jobOptions, type QueueName } from "../queues/index.js";
 import type { TransferRecord } from "../registry/transfers.js";
 import { startTransfer, type TransferDeps } from "../transfer/start.js";
@@ -73,6 +74,13 @@ async function runIsAlive(deps: RetryDeps, t: TransferRecord): Promise<boolean> 
   }
 }
 
+/** The study of an archived file: the receiver files it under archive/scp_<StudyInstanceUID>/. */
+function archivedStudyOf(data: unknown): string | undefined {
+  const file = (data as { path?: unknown } | undefined)?.path;
+  const m = typeof file === "string" ? /\/scp_([0-9.]{1,64})\//.exec(file) : null;
+  return m?.[1];
+}
+
 async function rerunJob(
   deps: RetryDeps,
   stage: QueueName,
@@ -86,6 +94,10 @@ async function rerunJob(
       return { kind: "job", queue: stage, jobId: kept.id ?? "" };
     }
     const added = await queue.add(job.name, job.data as never, jobOptions(stage, deps.cfg));
+    const study = stage === QUEUES.ingest ? archivedStudyOf(job.data) : undefined;
+    // A new ingest job of a study holds its arrival back, as the receiver's own jobs do.
+    if (study && added.id)
+      await notePendingIngest(deps.connection, deps.cfg.redis.prefix, study, added.id, Date.now());
     return { kind: "job", queue: stage, jobId: added.id ?? "" };
   } finally {
     await queue.close();

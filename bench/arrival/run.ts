@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, waitFor } from "../../test/support/env.js";
 import { generateStudy } from "../../test/support/generate.js";
+import { adminAuth, benchReady } from "../lib/fiona.js";
 import { median } from "../lib/peers.js";
 
 const QUIET_SECONDS = Number(process.env.BENCH_QUIET ?? 2);
@@ -30,11 +31,8 @@ const fiona = spawn(process.execPath, ["bin/fiona.js", "start"], {
   stdio: ["ignore", "ignore", "inherit"],
 });
 const api = `http://127.0.0.1:${httpPort}/api/studies`;
-await waitFor(
-  async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.ok,
-  "ready",
-  30_000,
-);
+await waitFor(() => benchReady(httpPort), "ready", 30_000);
+const auth = adminAuth(path.join(root, "data"));
 
 const extra: number[] = [];
 for (let i = 0; i < STUDIES; i++) {
@@ -50,7 +48,10 @@ for (let i = 0; i < STUDIES; i++) {
   const sent = performance.now();
   await waitFor(
     async () => {
-      const list = (await (await fetch(api)).json()) as Array<{ studyInstanceUid: string; status: string }>;
+      const list = (await (await fetch(api, { headers: { Authorization: auth } })).json()) as Array<{
+        studyInstanceUid: string;
+        status: string;
+      }>;
       return (
         list.some((s) => s.studyInstanceUid === study.studyInstanceUid && s.status === "arrived") || undefined
       );

@@ -12,7 +12,7 @@ export interface AnalyzeOptions {
 
 /** `fiona analyze <StudyInstanceUID> --job J --project P --participant S`: queue one analysis run. */
 export async function analyzeCommand(cfg: FionaConfig, studyUid: string, o: AnalyzeOptions): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const queue = createQueue(QUEUES.analysis, redis, cfg.redis.prefix);
   try {
     const id = await enqueueAnalysis(cfg, queue, {
@@ -31,7 +31,7 @@ export async function analyzeCommand(cfg: FionaConfig, studyUid: string, o: Anal
 
 /** `fiona analyze-cancel <jobId>`: ask a running analysis job to stop. */
 export async function cancelAnalysisCommand(cfg: FionaConfig, jobId: string): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const queue = createQueue(QUEUES.analysis, redis, cfg.redis.prefix);
   try {
     if (!(await requestCancel(queue, jobId))) throw new Error(`no analysis job ${jobId}`);

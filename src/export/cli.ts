@@ -27,7 +27,7 @@ export async function exportCli(cfg: FionaConfig, studyUid: string, o: ExportCli
     throw new Error(`unknown layout ${o.layout}; one of ${LAYOUTS.join(", ")}`);
   const dest = o.upload !== undefined ? cfg.exports.sftp[o.upload] : undefined;
   if (o.upload !== undefined && !dest) throw new Error(`no SFTP destination ${o.upload} in exports.sftp`);
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   try {
     const paths = new SitePaths(cfg.dataDir);
     const store = new ExportStore(cfg);

@@ -36,7 +36,7 @@ async function inventoryCli(
   const paths = new SitePaths(cfg.dataDir);
   const store = new InventoryStore(paths);
   if (o.refresh) {
-    const redis = await connectProducer(cfg.redis.url);
+    const redis = await connectProducer(cfg.redis);
     try {
       const deps = {
         cfg,

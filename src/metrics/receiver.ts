@@ -22,7 +22,7 @@ export const ACTIVE_STALE_MS = 10_000;
  * and its active associations as this process's gauge; the web process reads them for /metrics.
  */
 export function startReceiverMetrics(cfg: FionaConfig, stats: () => ReceiverStats, flushMs = 1000) {
-  const redis = createRedis(cfg.redis.url, "producer");
+  const redis = createRedis(cfg.redis, "producer");
   redis.on("error", () => {}); // a flush that fails is retried by the next one
   const keys = metricsKeys(cfg.redis.prefix);
   const field = `${hostname()}:${process.pid}`;

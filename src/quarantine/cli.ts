@@ -35,7 +35,7 @@ export function registerFailuresCommands(program: Command, cfg: () => FionaConfi
 async function listFailures(cfg: FionaConfig, o: { stage?: string; json?: boolean }): Promise<void> {
   if (o.stage !== undefined && !ALL_QUEUES.includes(o.stage as QueueName))
     throw new Error(`unknown stage ${o.stage} (known: ${ALL_QUEUES.join(", ")})`);
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   try {
     const store = new QuarantineStore(redis, cfg.redis.prefix);
     const list = await store.list(o.stage ? { stage: o.stage as QueueName } : {});
@@ -58,7 +58,7 @@ function describe(r: QuarantineRecord): string {
 }
 
 async function act(cfg: FionaConfig, action: "retry" | "dismiss", id: string): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
   const log = createLogger(cfg.log.level);
   try {

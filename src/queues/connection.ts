@@ -26,7 +26,7 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   },
 };
 
-/** A demoted master answers writes with READONLY until the client reconnects to the new one. */
+/** A command racing a master's demotion (which drops its clients) gets READONLY: reconnect, to the new one. */
 const reconnectOnReadonly = (err: Error) => err.message.startsWith("READONLY");
 
 /** Credentials for Sentinel and Cluster nodes: the keys, else the url's (a plain url carries its own). */
@@ -64,7 +64,7 @@ function buildRedis(target: RedisTarget, role: ConnectionRole, extra: RedisOptio
       name: target.sentinelName,
       ...(target.sentinelPassword && { sentinelPassword: target.sentinelPassword }),
       // Not ioredis' failoverDetector: its +switch-master can cancel a reconnect in progress, which
-      // leaves the client closed for good. A demoted master's READONLY moves the client instead.
+      // leaves the client closed for good when the master crashed.
       reconnectOnError: reconnectOnReadonly,
     });
   }
@@ -92,14 +92,27 @@ function describeRedis(target: RedisTarget): string {
   return new URL(target.url).host;
 }
 
-/** A producer connection that is ready to use (offline queueing is off, so wait for the handshake). */
-export async function connectProducer(target: RedisTarget): Promise<Redis> {
+/**
+ * A producer connection that is ready to use (offline queueing is off, so wait for the handshake).
+ * Bounded: a Sentinel or Cluster client keeps looking for a reachable node and never fails by itself.
+ */
+export async function connectProducer(target: RedisTarget, timeoutMs = 10_000): Promise<Redis> {
   const client = createRedis(target, "producer", { lazyConnect: true });
+  let timer: NodeJS.Timeout | undefined;
+  const connecting = client.connect();
+  connecting.catch(() => {}); // after a timeout, disconnect() rejects it
   try {
-    await client.connect();
+    await Promise.race([
+      connecting,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
   } catch (e) {
     client.disconnect();
     throw new Error(`cannot connect to Redis at ${describeRedis(target)}: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
   }
   return client;
 }

@@ -26,7 +26,7 @@ async function reclassifyCli(cfg: FionaConfig, uid: string | undefined, allSince
   const paths = new SitePaths(cfg.dataDir);
   if (uid !== undefined && !existsSync(paths.rawStudyDir(uid))) throw new Error(`no study ${uid} in raw/`);
   const studies = uid !== undefined ? [uid] : await studiesSince(paths, dayStartMs(allSince!));
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const queue = createQueue(QUEUES.reclassify, redis, cfg.redis.prefix);
   try {
     await queue.addBulk(

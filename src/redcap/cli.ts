@@ -5,7 +5,7 @@ import { clearRedcapAlert, readRedcapAlert } from "./alert.js";
 
 /** `fiona redcap clear-alert`: clear the REDCap alert flag and resume the paused REDCap queues. */
 export async function clearRedcapAlertCli(cfg: FionaConfig): Promise<void> {
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const prefix = cfg.redis.prefix;
   const queues = [
     createQueue(QUEUES.redcapPush, redis, prefix),

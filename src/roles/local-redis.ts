@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, accessSync, constants } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.js";
-import { redisAnswers } from "../queues/connection.js";
+import { redisAnswers, type RedisTarget } from "../queues/connection.js";
 
 export interface RedisHandle {
   url: string;
@@ -30,16 +30,20 @@ const HOW_TO_GET_REDIS =
   "Install it (Debian: apt-get install redis-server), run one (docker compose up -d redis), or set REDIS_URL.";
 
 /**
- * Use the Redis at url; if none answers and url is local, start redis-server as a child process with the
- * production settings BullMQ needs (AOF on, noeviction), data under dataDir/redis.
+ * Use the Redis at target.url; if none answers and the url is local, start redis-server as a child
+ * process with the production settings BullMQ needs (AOF on, noeviction), data under dataDir/redis.
  */
 export async function ensureRedis(
-  url: string,
+  target: RedisTarget,
   dataDir: string,
   log: Logger,
   allowStart = true,
 ): Promise<RedisHandle> {
-  if (await redisAnswers(url)) return { url, owned: false, stop: async () => {} };
+  const { url } = target;
+  // Sentinels and a Cluster are the site's to run; their clients find the nodes (and wait) themselves.
+  if (target.sentinels || target.cluster || (await redisAnswers(url))) {
+    return { url, owned: false, stop: async () => {} };
+  }
   const u = new URL(url);
   const local = ["127.0.0.1", "localhost", "::1", "[::1]"].includes(u.hostname);
   const bin = onPath("redis-server");

@@ -52,7 +52,7 @@ export async function attachFile(cfg: FionaConfig, file: string, o: AttachOption
     size,
   });
   const record = await store.append(created.id, 0, createReadStream(file));
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   try {
     await queueConversion(cfg, redis, record.id);
   } finally {
@@ -92,7 +92,7 @@ export async function queueConversion(cfg: FionaConfig, redis: Redis, uploadId: 
 /** Poll the upload until it is sent or failed (or its conversion job failed without settling it). */
 export async function waitForUpload(cfg: FionaConfig, id: string, pollMs = 500): Promise<UploadRecord> {
   const store = uploadStore(cfg);
-  const redis = await connectProducer(cfg.redis.url);
+  const redis = await connectProducer(cfg.redis);
   const queue = createQueue(QUEUES.wsi, redis, cfg.redis.prefix);
   try {
     for (;;) {

@@ -30,7 +30,7 @@ let web: WebHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   web = await startWeb({ config: cfg, connection: redis, port: 0, host: "127.0.0.1" });
   if (haveChromium) {
     browser = await chromium.launch({

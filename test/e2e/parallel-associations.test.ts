@@ -80,7 +80,7 @@ describe("four parallel associations into one series, two workers", () => {
       30_000,
     );
     // Once every ingest job is done, nothing may have overshot.
-    const conn = createRedis(cfg.redis.url, "worker");
+    const conn = createRedis(cfg.redis, "worker");
     const q = createQueue(QUEUES.ingest, conn, cfg.redis.prefix);
     await waitFor(async () => {
       const c = await q.getJobCounts("waiting", "active", "delayed");

@@ -51,7 +51,7 @@ async function call(user: keyof typeof PW, pathname: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   study = generateStudy({
     outDir: mkdtempSync(path.join(tmpdir(), "fiona-export-gen-")),
     seed: "export-web",

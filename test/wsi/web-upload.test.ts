@@ -62,7 +62,7 @@ async function interruptedPut(id: string, offset: number, chunk: Buffer, sent: n
 const slide = { project: "PROJ", participant: "PROJ_0001", event: "baseline", extension: ".tif" };
 
 beforeAll(async () => {
-  redis = createRedis(REDIS_URL, "producer");
+  redis = createRedis({ url: REDIS_URL }, "producer");
   web = await startWeb({ config: cfg, connection: redis, port: 0, host: "127.0.0.1" });
   const res = await fetch(`${web.url}/api/session`, {
     method: "POST",

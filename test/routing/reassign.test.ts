@@ -15,6 +15,8 @@ import { assignStudy } from "../../src/routing/assign.js";
 import { startCandidates, couplingCandidate } from "../../src/routing/candidates.js";
 import { createRoutingDeps, type RoutingDeps } from "../../src/routing/deps.js";
 import { ReassignmentRefused } from "../../src/transfer/reassign.js";
+import { startWeb } from "../../src/web/server.js";
+import { authOf, roleUsers } from "../web/roles-kit.js";
 import { fionaCli } from "../support/cli.js";
 import { cleanup, testConfig, waitFor } from "../support/env.js";
 import { generateStudy, type GeneratedStudy } from "../support/generate.js";
@@ -49,6 +51,27 @@ async function finished(requestId: string, run = 1): Promise<TransferRecord> {
     60_000,
     100,
   );
+}
+
+/** A study of three files, received and ingested. */
+async function receivedStudy(seed: string): Promise<GeneratedStudy> {
+  const s = generateStudy({ outDir: tmp("gen"), seed, series: 1, instancesPerSeries: 3, fileSize: 4096 });
+  await receiveLocally(cfg, redis, s);
+  await waitFor(async () => {
+    try {
+      return (
+        readdirSync(routing.paths.rawSeriesDir(s.studyInstanceUid, s.seriesInstanceUids[0]!)).length === 3 ||
+        undefined
+      );
+    } catch {
+      return undefined;
+    }
+  }, "ingest");
+  await waitFor(
+    async () => (await routing.studies.get(s.studyInstanceUid)) || undefined,
+    "the study in the incoming list",
+  );
+  return s;
 }
 
 beforeAll(async () => {
@@ -151,4 +174,42 @@ describe("re-assignment to another participant of the same project", () => {
     });
     expect(entry!.user).toBe(userInfo().username);
   }, 60_000);
+});
+
+describe("re-assignment through the API", () => {
+  it("is a 409 with code reassign on the API, and goes ahead with replace: true", async () => {
+    const own = await receivedStudy("reassign-web");
+    const mine = (participant: string) => ({
+      ...request(participant),
+      studyInstanceUid: own.studyInstanceUid,
+    });
+    const first = await assignStudy(routing, mine("PROJ_0001"));
+    await finished(first.requestId);
+    const web = await startWeb({
+      config: { ...cfg, web: { ...cfg.web, users: roleUsers() as FionaConfig["web"]["users"] } },
+      connection: redis,
+      logger: log,
+      port: 0,
+      host: "127.0.0.1",
+    });
+    try {
+      const post = (body: object) =>
+        fetch(`${web.url}/api/transfers`, {
+          method: "POST",
+          headers: { ...authOf("operator"), "Content-Type": "application/json" },
+          body: JSON.stringify({ studyInstanceUid: own.studyInstanceUid, project: "PROJ", ...body }),
+        });
+      const refused = await post({ participant: "PROJ_0002" });
+      expect(refused.status, await refused.clone().text()).toBe(409);
+      expect(await refused.json()).toMatchObject({ code: "reassign", participants: ["PROJ_0001"] });
+      const confirmed = await post({ participant: "PROJ_0002", replace: true });
+      expect(confirmed.status).toBe(202);
+      const { requestId } = (await confirmed.json()) as { requestId: string };
+      await finished(requestId);
+      const [entry] = await new AuditLog(redis, cfg.redis.prefix).list({ limit: 1 });
+      expect(entry).toMatchObject({ action: "reassign", user: "otto", participant: "PROJ_0002" });
+    } finally {
+      await web.close();
+    }
+  }, 90_000);
 });

@@ -4,23 +4,10 @@
  * (src/cleanup/reconcile.ts). The schedules do the same every minute; at start it waits its turn
  * rather than skipping, so that this host's crashed processes are judged by this host.
  */
-import type { Redis } from "ioredis";
-import type { FionaConfig } from "../config/schema.js";
-import type { Logger } from "../log.js";
-import type { SitePaths } from "../paths.js";
-import type { QuarantineStore } from "../quarantine/store.js";
-import type { StudyRegistry } from "../registry/studies.js";
 import { sweepOrphans } from "./orphans.js";
-import { runReconcile } from "./reconcile.js";
+import { runReconcile, type ReconcileDeps } from "./reconcile.js";
 
-interface StartupHousekeepingDeps {
-  cfg: FionaConfig;
-  paths: SitePaths;
-  redis: Redis;
-  log: Logger;
-  studies: StudyRegistry;
-  quarantine: QuarantineStore;
-}
+type StartupHousekeepingDeps = Omit<ReconcileDeps, "signal">;
 
 const WAIT_MS = 120_000;
 

@@ -29,7 +29,7 @@ import { BUSY, IncrementalPasses, exclusive } from "./passes.js";
 import { recordedConnection, type RecordedConnection } from "./recorded-connection.js";
 import { isTransientFailure } from "./transient.js";
 
-interface ReconcileDeps {
+export interface ReconcileDeps {
   cfg: FionaConfig;
   paths: SitePaths;
   redis: Redis;

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { FionaConfig } from "../config/schema.js";
 import { connectProducer } from "../queues/connection.js";
-import { AuditLog, type AuditEntry } from "../registry/audit.js";
+import { AUDIT_FIELDS, AuditLog, type AuditEntry } from "../registry/audit.js";
 
 interface AuditOptions {
   since?: string;
@@ -10,20 +10,8 @@ interface AuditOptions {
   json?: boolean;
 }
 
-/** The fields after who and what, as key=value. */
-const FIELDS = [
-  "study",
-  "project",
-  "participant",
-  "event",
-  "requestId",
-  "run",
-  "queue",
-  "jobId",
-  "status",
-  "detail",
-  "ip",
-] as const;
+/** The fields after when, who and what, as key=value. */
+const FIELDS = AUDIT_FIELDS.filter((f) => !["at", "user", "action", "via"].includes(f));
 
 function line(e: AuditEntry): string {
   const fields = FIELDS.filter((f) => e[f] !== undefined).map((f) => `${f}=${String(e[f])}`);

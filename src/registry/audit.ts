@@ -55,7 +55,8 @@ export interface AuditSinceOptions {
 
 const DEFAULT_AUDIT_MAX_ENTRIES = 100_000;
 
-const FIELDS = [
+/** Every field of an entry, in the order it is written. */
+export const AUDIT_FIELDS = [
   "at",
   "user",
   "action",
@@ -90,7 +91,7 @@ export class AuditLog {
   async record(input: AuditInput, now = Date.now()): Promise<AuditEntry> {
     const at = new Date(now).toISOString();
     const values: Record<string, string> = { at };
-    for (const f of FIELDS) {
+    for (const f of AUDIT_FIELDS) {
       const v = (input as unknown as Record<string, unknown>)[f];
       if (f !== "at" && v !== undefined && v !== "") values[f] = String(v).slice(0, 1000);
     }

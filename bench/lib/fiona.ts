@@ -1,7 +1,7 @@
 /** `fiona start` (receiver, every worker and the web server in one process) as a benchmark peer. */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, waitFor } from "../../test/support/env.js";
@@ -17,6 +17,8 @@ export interface Fiona {
   waitIdle(): Promise<void>;
   /** Peak resident memory since the process started (VmHWM), MB. */
   peakRssMb(): number;
+  /** GET an /api path as the first administrator, parsed. */
+  api<T>(apiPath: string): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -67,7 +69,13 @@ export function adminAuth(dataDir: string): string {
 /** Arrival quiet time: a study counts as complete once no image came for this long. */
 export const QUIET_SECONDS = 1;
 
-export async function startFiona(dataDir: string): Promise<Fiona> {
+/**
+ * `config`: a configuration file's content (projects, routing rules, secret…) for this FIONA; the
+ * data directory, ports, Redis prefix, quiet time and log level are always the benchmark's.
+ */
+export async function startFiona(dataDir: string, config?: Record<string, unknown>): Promise<Fiona> {
+  const configFile = `${dataDir}.config.json`;
+  if (config) writeFileSync(configFile, JSON.stringify(config));
   const port = await freePort();
   const httpPort = await freePort();
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the FIONA process.
@@ -82,6 +90,7 @@ export async function startFiona(dataDir: string): Promise<Fiona> {
       FIONA_REDIS_PREFIX: `bench-${randomBytes(4).toString("hex")}`,
       FIONA_QUIET_SECONDS: String(QUIET_SECONDS),
       FIONA_LOG_LEVEL: "warn",
+      ...(config ? { FIONA_CONFIG: configFile } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -135,6 +144,13 @@ export async function startFiona(dataDir: string): Promise<Fiona> {
     peakRssMb: () => {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       return m ? Number(m[1]) / 1024 : NaN;
+    },
+    api: async <T>(apiPath: string) => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/api${apiPath}`, {
+        headers: { Authorization: auth },
+      });
+      if (!res.ok) throw new Error(`GET /api${apiPath}: ${res.status}`);
+      return (await res.json()) as T;
     },
     stop,
   };

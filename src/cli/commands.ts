@@ -15,6 +15,7 @@ import { rulesTest } from "./rules-test.js";
 import { s2m } from "./s2m.js";
 import { exportCli, type ExportCliOptions } from "../export/cli.js";
 import { assign, deidOffline, printTransfers, type AssignOptions } from "./transfers.js";
+import { retryCli } from "./retry.js";
 import { registerInventoryCommands } from "../inventory/cli.js";
 import { DEMO_PACS_AE, DEMO_PROJECT, withDemo } from "../demo/demo-mode.js";
 import { registerDoctorCommand } from "../doctor/cli.js";
@@ -107,7 +108,7 @@ export function registerCommands(program: Command): void {
     .command("studies")
     .description("studies in the incoming list with their series")
     .option("--json", "machine-readable output")
-    .option("--show-phi", "include patient name and ID (read from the series JSON on disk)")
+    .option("--show-phi", "include patient name, ID and accession number (read from the series JSON on disk)")
     .action(async (o: { json?: boolean; showPhi?: boolean }) => printStudies(cfg(), !!o.json, !!o.showPhi));
   program
     .command("s2m")
@@ -134,6 +135,11 @@ export function registerCommands(program: Command): void {
     .description("transfer requests and the result of their latest run")
     .option("--json", "machine-readable output")
     .action(async (o: { json?: boolean }) => printTransfers(cfg(), !!o.json));
+  program
+    .command("retry")
+    .description("run a transfer request again, as the Assign page's Retry (sends what was not accepted yet)")
+    .argument("<requestId>", "transfer request id (fiona transfers)")
+    .action(async (id: string) => retryCli(cfg(), id));
   program
     .command("export")
     .description(

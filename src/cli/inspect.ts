@@ -72,14 +72,15 @@ function diskLine(d: NonNullable<MetricsSnapshot["disk"]>): string {
 interface PhiFields {
   PatientName?: string;
   PatientID?: string;
+  AccessionNumber?: string;
 }
 
-/** Patient name and ID come only from the series JSON on disk: the registry never holds them. */
+/** Patient name, ID and accession number come only from the series JSON on disk: the registry never holds them. */
 async function readPhi(paths: SitePaths, s: StudyEntry): Promise<PhiFields> {
   const first = s.series[0];
   if (!first) return {};
   const j = await readJsonIfExists<PhiFields>(paths.seriesJson(s.studyInstanceUid, first.seriesInstanceUid));
-  return { PatientName: j?.PatientName, PatientID: j?.PatientID };
+  return { PatientName: j?.PatientName, PatientID: j?.PatientID, AccessionNumber: j?.AccessionNumber };
 }
 
 export async function printStudies(cfg: FionaConfig, json: boolean, showPhi: boolean): Promise<void> {
@@ -91,7 +92,10 @@ export async function printStudies(cfg: FionaConfig, json: boolean, showPhi: boo
   if (json) return void console.log(JSON.stringify(rows, null, 2));
   if (!rows.length) return void console.log("no studies");
   for (const s of rows) {
-    const who = showPhi ? ` ${(s as PhiFields).PatientName ?? ""} [${(s as PhiFields).PatientID ?? ""}]` : "";
+    const phi = s as PhiFields;
+    const who = showPhi
+      ? ` ${phi.PatientName ?? ""} [${phi.PatientID ?? ""}]${phi.AccessionNumber ? ` acc ${phi.AccessionNumber}` : ""}`
+      : "";
     console.log(
       `${s.studyInstanceUid}  ${s.studyDate ?? "-"} ${s.studyDescription ?? ""}  ${s.callingAe ?? "?"} -> ${s.calledAe ?? "?"}  ${s.status}${who}`,
     );

@@ -6,6 +6,7 @@ import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { TransferRegistry, type TransferRecord } from "../registry/transfers.js";
 import { liveStatus, type LiveStatus } from "../transfer/live-status.js";
+import type { StageTimings } from "../transfer/stage-timings.js";
 import { deidentifyFiles } from "../transfer/deid-files.js";
 import { validateRequest } from "../transfer/request.js";
 import os from "node:os";
@@ -97,7 +98,19 @@ function transferLine(t: TransferRecord & { live: LiveStatus }): string {
     `${t.requestId} ${t.live.label} ${who} study ${t.studyInstanceUid} -> ` +
     `${t.pseudoStudyInstanceUid ?? "(not yet)"} sent=${t.filesSent} failed=${t.filesFailed} ` +
     `dropped=${t.filesDropped} runs=${t.runs}${t.durationMs !== undefined ? ` ${t.durationMs} ms` : ""}` +
+    (t.stages ? `\n    ${stagesText(t.stages)}` : "") +
     (why ? `\n    ${why}` : "")
+  );
+}
+
+/** The latest run's stage timings: wall time per stage, busy time where jobs ran side by side. */
+function stagesText(s: StageTimings): string {
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const jobs = (j: StageTimings["send"]) =>
+    `${sec(j.spanMs)}${j.jobs > 1 ? ` (${j.jobs} jobs, ${sec(j.sumMs)} busy, longest ${sec(j.maxMs)})` : ""}`;
+  return (
+    `queue wait ${sec(s.queueWaitMs)}, de-identification ${jobs(s.deidentify)}, ` +
+    `send ${jobs(s.send)}, bookkeeping ${sec(s.bookkeepingMs)}`
   );
 }
 

@@ -214,7 +214,8 @@ export async function buildExport(deps: BuildDeps, id: string): Promise<ExportRe
   const { store } = deps;
   let rec = await store.get(id);
   if (!rec) throw new ExportError(`export ${id} not found`);
-  rec = await store.update(id, { status: "building" });
+  // A retry starts afresh: the error of an earlier attempt no longer describes the export.
+  rec = await store.update(id, { status: "building", error: undefined });
   // Named after this process: the orphan sweep removes it if the process dies mid-build.
   const tmp = path.join(exportsTempDir(deps.cfg), tempName(id));
   await fs.mkdir(tmp, { recursive: true });

@@ -10,6 +10,7 @@ import { diskUsedPercent } from "../schedules/clear-exports.js";
 import { readHeartbeat, type HeartbeatState } from "../schedules/heartbeat-state.js";
 import { DURATION_BUCKETS_S, metricsKeys } from "./keys.js";
 import { ACTIVE_STALE_MS } from "./receiver.js";
+import { parseTransferStages, type StageStats, type TransferStage } from "./transfer-stages.js";
 
 export interface JobStats {
   completed: number;
@@ -24,6 +25,8 @@ export interface MetricsSnapshot {
   queues: AllQueueCounts;
   workers: Record<string, { workers: number; oldestWaitingMs: number }>;
   jobs: Record<string, JobStats>;
+  /** Where finished transfer runs spent their time (src/metrics/transfer-stages.ts). */
+  transferStages: Record<TransferStage, StageStats>;
   receiver: {
     instancesStored: number;
     instancesFailed: number;
@@ -88,23 +91,26 @@ export async function collectMetrics(
   );
   for (const q of queues.values()) q.on("error", () => {});
   try {
-    const [counts, liveness, jobs, rx, active, hb, usedPercent, space, quarantined] = await Promise.all([
-      countQueues(queues),
-      workerLiveness(queues.values()),
-      redis.hgetall(keys.jobs),
-      redis.hgetall(keys.receiver),
-      redis.hgetall(keys.receiverActive),
-      readHeartbeat(redis, cfg.redis.prefix),
-      diskUsedPercent(cfg.dataDir).catch(() => undefined),
-      readDiskSpace(cfg.dataDir, cfg.disk).catch(() => undefined),
-      new QuarantineStore(redis, cfg.redis.prefix).countByStage(),
-    ]);
+    const [counts, liveness, jobs, stages, rx, active, hb, usedPercent, space, quarantined] =
+      await Promise.all([
+        countQueues(queues),
+        workerLiveness(queues.values()),
+        redis.hgetall(keys.jobs),
+        redis.hgetall(keys.transferStages),
+        redis.hgetall(keys.receiver),
+        redis.hgetall(keys.receiverActive),
+        readHeartbeat(redis, cfg.redis.prefix),
+        diskUsedPercent(cfg.dataDir).catch(() => undefined),
+        readDiskSpace(cfg.dataDir, cfg.disk).catch(() => undefined),
+        new QuarantineStore(redis, cfg.redis.prefix).countByStage(),
+      ]);
     return {
       queues: counts,
       workers: Object.fromEntries(
         liveness.map((l) => [l.queue, { workers: l.workers, oldestWaitingMs: l.oldestWaitingMs }]),
       ),
       jobs: parseJobStats(jobs),
+      transferStages: parseTransferStages(stages),
       quarantined,
       receiver: {
         instancesStored: num(rx.instancesStored),

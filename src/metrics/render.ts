@@ -10,13 +10,25 @@ const labelText = (l: Labels) => {
   return parts.length ? `{${parts.join(",")}}` : "";
 };
 
-/** Prometheus text exposition format 0.0.4 of one snapshot. Labels are queue and state only. */
+/** Prometheus text exposition format 0.0.4 of one snapshot. Labels are queue, state and stage only. */
 export function renderMetrics(s: MetricsSnapshot): string {
   const out: string[] = [];
   const family = (name: string, type: "gauge" | "counter" | "histogram", help: string) =>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   const sample = (name: string, labels: Labels, value: number) =>
     out.push(`${name}${labelText(labels)} ${value}`);
+  /** Samples of one histogram series from non-cumulative DURATION_BUCKETS_S counts (the last +Inf). */
+  const histogram = (name: string, labels: Labels, buckets: number[], sumMs: number) => {
+    let cumulative = 0;
+    DURATION_BUCKETS_S.forEach((le, i) => {
+      cumulative += buckets[i] ?? 0;
+      sample(`${name}_bucket`, { ...labels, le: String(le) }, cumulative);
+    });
+    cumulative += buckets[DURATION_BUCKETS_S.length] ?? 0;
+    sample(`${name}_bucket`, { ...labels, le: "+Inf" }, cumulative);
+    sample(`${name}_sum`, labels, sumMs / 1000);
+    sample(`${name}_count`, labels, cumulative);
+  };
 
   family("fiona_queue_jobs", "gauge", "Jobs per queue and state.");
   for (const [queue, c] of Object.entries(s.queues)) {
@@ -46,17 +58,15 @@ export function renderMetrics(s: MetricsSnapshot): string {
   family("fiona_jobs_failed_total", "counter", "Job attempts failed per queue (retried or final).");
   for (const [queue, j] of Object.entries(s.jobs)) sample("fiona_jobs_failed_total", { queue }, j.failed);
   family("fiona_job_duration_seconds", "histogram", "Processing time of job attempts per queue.");
-  for (const [queue, j] of Object.entries(s.jobs)) {
-    let cumulative = 0;
-    DURATION_BUCKETS_S.forEach((le, i) => {
-      cumulative += j.buckets[i] ?? 0;
-      sample("fiona_job_duration_seconds_bucket", { queue, le: String(le) }, cumulative);
-    });
-    cumulative += j.buckets[DURATION_BUCKETS_S.length] ?? 0;
-    sample("fiona_job_duration_seconds_bucket", { queue, le: "+Inf" }, cumulative);
-    sample("fiona_job_duration_seconds_sum", { queue }, j.durationSumMs / 1000);
-    sample("fiona_job_duration_seconds_count", { queue }, cumulative);
-  }
+  for (const [queue, j] of Object.entries(s.jobs))
+    histogram("fiona_job_duration_seconds", { queue }, j.buckets, j.durationSumMs);
+  family(
+    "fiona_transfer_stage_seconds",
+    "histogram",
+    "Per finished transfer run: queue wait, de-identification and send (wall time), bookkeeping.",
+  );
+  for (const [stage, st] of Object.entries(s.transferStages))
+    histogram("fiona_transfer_stage_seconds", { stage }, st.buckets, st.sumMs);
 
   const rx = s.receiver;
   family("fiona_received_files_total", "counter", "Instances received (C-STORE) and stored.");

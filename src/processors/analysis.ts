@@ -12,7 +12,8 @@ export interface AnalysisProcessorDeps extends AnalysisDeps {
 
 /**
  * The `analysis` stage. A run stops on the worker's AbortSignal (Worker.cancelJob), on a cancel
- * request in the job's data, or when the job disappears from Redis (removed in Bull Board).
+ * request in the job's data, or when the job disappears from Redis (removed in Bull Board). A cancel
+ * request is used up by the run it stopped, so that a retry (e.g. from Bull Board) runs again.
  */
 export const analysisProcessor: Stage<AnalysisProcessorDeps, AnalysisJob, AnalysisResult> =
   (deps) => async (job, _token, signal) => {
@@ -20,11 +21,13 @@ export const analysisProcessor: Stage<AnalysisProcessorDeps, AnalysisJob, Analys
     const onAbort = () => ac.abort();
     if (signal?.aborted) ac.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
+    let cancelled: AnalysisJob | undefined;
     const poll = setInterval(() => {
       if (!job.id || !deps.queue) return;
       deps.queue.getJob(job.id).then(
         (j) => {
-          if (!j || j.data.cancel === true) ac.abort();
+          if (j?.data.cancel === true) cancelled = j.data;
+          if (!j || cancelled) ac.abort();
         },
         () => undefined,
       );
@@ -34,5 +37,9 @@ export const analysisProcessor: Stage<AnalysisProcessorDeps, AnalysisJob, Analys
     } finally {
       clearInterval(poll);
       signal?.removeEventListener("abort", onAbort);
+      if (cancelled) {
+        const { cancel: _used, ...data } = cancelled;
+        await job.updateData(data).catch(() => undefined);
+      }
     }
   };

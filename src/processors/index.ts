@@ -14,6 +14,7 @@ import type { CompiledRules } from "../classify/index.js";
 import type { FionaConfig } from "../config/schema.js";
 import type { SeriesWriter } from "../ingest/series-writer.js";
 import type { Logger } from "../log.js";
+import { recordTransferStages } from "../metrics/transfer-stages.js";
 import type { SitePaths } from "../paths.js";
 import type { QuarantineStore } from "../quarantine/store.js";
 import { QUEUES, createQueue, type QueueName, type TypedQueue } from "../queues/index.js";
@@ -164,6 +165,8 @@ export const STAGES: Record<QueueName, StageSpec> = {
         quarantine: c.quarantine,
         ...(c.redcapQueues ? { redcapPush: c.redcapQueues.push } : {}),
         afterRun: settleUpload(c.cfg, uploadStore(c.cfg)),
+        flow: c.flow,
+        onStageTimings: (t) => recordTransferStages(c.connection, c.prefix, t),
       }),
     }),
   },

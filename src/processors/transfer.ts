@@ -1,10 +1,11 @@
-import type { Job, Queue } from "bullmq";
+import type { FlowProducer, Job, Queue } from "bullmq";
 import { emitAutomation, type AutomationSink } from "../automation/emit.js";
 import type { Logger } from "../log.js";
 import type { RedcapPushJob, TransferJob } from "../queues/index.js";
 import type { RunResult, TransferRegistry } from "../registry/transfers.js";
 import type { QuarantineStore } from "../quarantine/store.js";
 import type { SendResult } from "../transfer/stage.js";
+import { runJobIntervals, stageTimings, type StageTimings } from "../transfer/stage-timings.js";
 import type { Stage } from "./stage.js";
 
 export interface TransferDepsP {
@@ -18,6 +19,21 @@ export interface TransferDepsP {
   quarantine?: QuarantineStore;
   /** Called with every recorded result (the wsi stage settles its upload here). */
   afterRun?: (data: TransferJob, result: RunResult) => Promise<void>;
+  /** Set by the workers: the run's jobs are read back from its flow for the stage timings. */
+  flow?: FlowProducer;
+  /** Called with every run's stage timings (the workers feed the /metrics histogram). */
+  onStageTimings?: (t: StageTimings) => Promise<void>;
+}
+
+/** The run's jobs, for its stage timings; a run is recorded without them when they cannot be read back. */
+async function jobIntervals(job: Job<TransferJob>, deps: TransferDepsP) {
+  if (!deps.flow) return undefined;
+  try {
+    return await runJobIntervals(deps.flow, job);
+  } catch (e) {
+    deps.log.warn({ requestId: job.data.requestId, err: (e as Error).message }, "stage timings not read");
+    return undefined;
+  }
 }
 
 /** Parent of a transfer run: every series job has finished (or failed for good); record the result. */
@@ -30,18 +46,31 @@ async function processTransfer(job: Job<TransferJob>, deps: TransferDepsP): Prom
   const errors = [...failures, ...sends.map((s) => s.error).filter((e): e is string => !!e)];
   const status: RunResult["status"] =
     errors.length === 0 && filesFailed === 0 ? "done" : filesSent > 0 ? "partial" : "failed";
+  const intervals = await jobIntervals(job, deps);
+  const now = Date.now();
+  const stages = intervals && stageTimings(job.timestamp, now, intervals.deidentify, intervals.send);
   const result: RunResult = {
     status,
     filesSent,
     filesFailed,
     filesDropped: sum((s) => s.dropped),
-    durationMs: Date.now() - job.timestamp,
+    durationMs: now - job.timestamp,
+    ...(stages ? { stages } : {}),
     ...(errors.length ? { error: errors.slice(0, 3).join("; ").slice(0, 1000) } : {}),
     ...(sends.find((s) => s.pseudoStudyInstanceUid)
       ? { pseudoStudyInstanceUid: sends.find((s) => s.pseudoStudyInstanceUid)!.pseudoStudyInstanceUid }
       : {}),
   };
   await deps.transfers.finishRun(job.data.requestId, result);
+  if (stages && deps.onStageTimings)
+    await deps
+      .onStageTimings(stages)
+      .catch((e: unknown) =>
+        deps.log.warn(
+          { requestId: job.data.requestId, err: (e as Error).message },
+          "stage metrics not recorded",
+        ),
+      );
   await quarantineRefusals(deps, job.data, sends, status).catch((e: unknown) =>
     deps.log.error({ requestId: job.data.requestId, err: (e as Error).message }, "quarantine not updated"),
   );

@@ -2,6 +2,7 @@ import { rename } from "node:fs/promises";
 import path from "node:path";
 import { UnrecoverableError, type Job } from "bullmq";
 import { assertPathSafeUid } from "../dicom/uid.js";
+import { diskFullOf } from "../fs/disk-full.js";
 import type { Logger } from "../log.js";
 import type { SitePaths } from "../paths.js";
 import type { WsiJob } from "../queues/index.js";
@@ -111,4 +112,27 @@ async function processWsi(job: Job<WsiJob>, deps: WsiDeps): Promise<WsiResult> {
   return { ...started, instances: converted.instances.length };
 }
 
-export const wsiProcessor: Stage<WsiDeps, WsiJob, WsiResult> = (deps) => (job) => processWsi(job, deps);
+/**
+ * BullMQ gives up on the job when this attempt fails (also true of a job retried after it gave up);
+ * a full disk only delays it (src/roles/disk-full-retry.ts).
+ */
+const lastAttempt = (job: Job, e: unknown) =>
+  diskFullOf(e) === undefined &&
+  (e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+
+/** A conversion that fails for good for any other reason settles its upload too, so a retry can follow. */
+export const wsiProcessor: Stage<WsiDeps, WsiJob, WsiResult> = (deps) => async (job) => {
+  try {
+    return await processWsi(job, deps);
+  } catch (e) {
+    const record = lastAttempt(job, e)
+      ? await deps.store.get(job.data.uploadId).catch(() => undefined)
+      : undefined;
+    if (record?.state === "converting") {
+      record.state = "failed";
+      record.error = (e as Error).message;
+      await deps.store.save(record);
+    }
+    throw e;
+  }
+};

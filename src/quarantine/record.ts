@@ -68,19 +68,17 @@ export function idsOf(data: unknown): ObjectIds {
  * failing again updates its record rather than adding one.
  */
 export function recordIdOf(input: QuarantineInput): string {
-  const key = input.job
-    ? ["job", input.job.id]
-    : [
-        "object",
-        input.ids.requestId ?? "",
-        input.ids.studyInstanceUid ?? "",
-        input.ids.seriesInstanceUid ?? "",
-      ];
-  return createHash("sha256")
-    .update([input.stage, ...key].join("\0"))
-    .digest("hex")
-    .slice(0, 16);
+  if (input.job) return jobRecordId(input.stage, input.job.id);
+  const { requestId = "", studyInstanceUid = "", seriesInstanceUid = "" } = input.ids;
+  return digest([input.stage, "object", requestId, studyInstanceUid, seriesInstanceUid]);
 }
+
+/** The id of the record a job that failed for good left in its stage's quarantine. */
+export function jobRecordId(stage: string, jobId: string): string {
+  return digest([stage, "job", jobId]);
+}
+
+const digest = (parts: string[]) => createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 16);
 
 /** One line, bounded: a reason is for a list, the job's log in Bull Board has the rest. */
 export function reasonOf(message: string): string {

@@ -2,6 +2,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import { CouplingRegistry } from "../registry/coupling.js";
+import { identifierKey } from "../registry/identifier-key.js";
 import { uploadCouplingList } from "../routing/coupling-upload.js";
 import { parseCouplingCsv } from "../routing/coupling.js";
 import { createRoutingDeps } from "../routing/deps.js";
@@ -23,7 +24,10 @@ export async function applyCouplingRows(
   const { cfg, log, redis } = deps;
   const fresh: string[] = [];
   const known = [];
-  const coupling = new CouplingRegistry(redis, cfg.redis.prefix, { expiryDays: cfg.coupling.expiryDays });
+  const coupling = new CouplingRegistry(redis, cfg.redis.prefix, {
+    expiryDays: cfg.coupling.expiryDays,
+    identifierKey: () => identifierKey(cfg),
+  });
   let skipped = 0;
   for (const r of rows) {
     const recordId = cellText(r.record_id);
@@ -51,7 +55,7 @@ export async function applyCouplingRows(
       );
       continue;
     }
-    if (await coupling.get(CouplingRegistry.rowId(row))) known.push(row);
+    if (await coupling.get(coupling.rowId(row))) known.push(row);
     else fresh.push(line);
   }
   if (known.length) await coupling.add(known, "redcap");

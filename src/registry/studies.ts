@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { identifierDigest } from "./identifier-key.js";
 import { registryKeys } from "./keys.js";
 
 /** One series as recorded when its study arrives (no patient data). */
@@ -14,12 +15,12 @@ export interface SeriesEntry {
 }
 
 /**
- * A study in the incoming list. The accession number is the only identifying value stored (the list
- * shows and searches it, coupling lists match it); patient name, ID and birth date never are.
+ * A study in the incoming list: no patient data. Its accession number is kept only as a keyed digest
+ * (./identifier-key.ts) to find the study by it (coupling lists, the list's accession filter); the
+ * number itself, like the patient's name and ID, is read from the series JSON on disk when shown.
  */
 export interface StudyEntry {
   studyInstanceUid: string;
-  accessionNumber?: string;
   status: "receiving" | "arrived";
   firstSeenAt: string;
   lastSeenAt: string;
@@ -43,7 +44,7 @@ export interface StudyTouch {
   studyDate?: string;
   studyTime?: string;
   studyDescription?: string;
-  /** First value wins, like the other study fields. */
+  /** First value wins, like the other study fields; stored as its keyed digest only. */
   accessionNumber?: string;
   modalities: string[];
 }
@@ -51,9 +52,21 @@ export interface StudyTouch {
 export interface StudyRegistryOptions {
   /** list() shows a study for this many days after its last image; prune() removes it after that. */
   retentionDays?: number;
+  /**
+   * Key of the accession number digests (identifierKey), asked for when first needed: to record or find
+   * accession numbers.
+   */
+  identifierKey?: () => Buffer;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/** Study hash field holding the accession number's keyed digest. */
+const ACCESSION_FIELD = "accessionDigest";
+/** Where entries written before that kept the number itself, indexed by its plain SHA-256. */
+const LEGACY_ACCESSION_FIELD = "accessionNumber";
+const legacyDigest = (accession: string) =>
+  createHash("sha256").update(accession.trim()).digest("hex").slice(0, 32);
 
 /** Remove one study if its last activity is still at or before the cutoff (a new image keeps it). */
 const PRUNE_ONE = `
@@ -67,6 +80,7 @@ return 1`;
 export class StudyRegistry {
   private readonly keys;
   private readonly prefix: string;
+  private readonly identifierKey: (() => Buffer) | undefined;
   readonly retentionMs: number;
   constructor(
     private readonly redis: Redis,
@@ -76,11 +90,17 @@ export class StudyRegistry {
     this.keys = registryKeys(prefix);
     this.prefix = prefix;
     this.retentionMs = (opts.retentionDays ?? 7) * DAY_MS;
+    this.identifierKey = opts.identifierKey;
   }
 
-  /** Set of study UIDs with this accession number (the key holds a digest, not the number). */
-  private accessionKey(accessionNumber: string): string {
-    const digest = createHash("sha256").update(accessionNumber.trim()).digest("hex").slice(0, 32);
+  /** The keyed digest standing for an accession number. */
+  private accessionDigest(accessionNumber: string): string {
+    if (!this.identifierKey) throw new Error("StudyRegistry: accession numbers need the identifier key");
+    return identifierDigest(this.identifierKey(), "accession", accessionNumber);
+  }
+
+  /** Set of study UIDs whose accession number has this digest. */
+  private accessionKey(digest: string): string {
     return `${this.prefix}:registry:accession:${digest}`;
   }
 
@@ -98,15 +118,16 @@ export class StudyRegistry {
       ["studyDescription", t.studyDescription],
     ];
     const accession = t.accessionNumber?.trim();
-    if (accession) firstWins.push(["accessionNumber", accession]);
+    const digest = accession ? this.accessionDigest(accession) : undefined;
+    if (digest) firstWins.push([ACCESSION_FIELD, digest]);
     const multi = this.redis.multi();
     for (const [field, value] of firstWins) if (value !== undefined) multi.hsetnx(key, field, value);
     multi.hset(key, "lastSeenMs", String(now), "status", "receiving");
     if (t.modalities.length) multi.sadd(`${key}:modalities`, ...t.modalities);
     multi.zadd(this.keys.studies, now, t.studyInstanceUid);
-    if (accession) {
+    if (digest) {
       // The index lives as long as the study stays listed; every image extends it.
-      const idx = this.accessionKey(accession);
+      const idx = this.accessionKey(digest);
       multi.sadd(idx, t.studyInstanceUid).pexpire(idx, this.retentionMs + DAY_MS);
     }
     await multi.exec();
@@ -163,19 +184,68 @@ export class StudyRegistry {
     opts: { limit?: number; scan?: number; now?: number } = {},
   ): Promise<StudyEntry[]> {
     const all = await this.list(opts.scan ?? 10_000, opts.now);
-    return filterStudies(all, filter).slice(0, opts.limit ?? 1000);
+    const accession = filter.accession?.trim()
+      ? new Set(await this.uidsByAccession(filter.accession, opts.now))
+      : undefined;
+    return filterStudies(all, filter)
+      .filter((e) => !accession || accession.has(e.studyInstanceUid))
+      .slice(0, opts.limit ?? 1000);
   }
 
-  /** Listed studies whose accession number is exactly this one (trimmed). */
-  async findByAccession(accessionNumber: string, now = Date.now()): Promise<StudyEntry[]> {
-    const wanted = accessionNumber.trim();
-    if (!wanted) return [];
-    const uids = await this.redis.smembers(this.accessionKey(wanted));
-    const entries = await Promise.all(uids.map((u) => this.get(u)));
-    return entries.filter(
-      (e): e is StudyEntry =>
-        e !== undefined && e.accessionNumber === wanted && Date.parse(e.lastSeenAt) >= now - this.retentionMs,
+  /** UIDs of listed studies whose (first) accession number is exactly this one (trimmed). */
+  async uidsByAccession(accessionNumber: string, now = Date.now()): Promise<string[]> {
+    if (!accessionNumber.trim()) return [];
+    const digest = this.accessionDigest(accessionNumber);
+    const uids = await this.redis.smembers(this.accessionKey(digest));
+    const found = await Promise.all(
+      uids.map(async (u) => {
+        const [own, seen] = await this.redis.hmget(this.keys.study(u), ACCESSION_FIELD, "lastSeenMs");
+        return own === digest && Number(seen ?? 0) >= now - this.retentionMs ? u : undefined;
+      }),
     );
+    return found.filter((u): u is string => u !== undefined);
+  }
+
+  /** Listed studies whose (first) accession number is exactly this one (trimmed). */
+  async findByAccession(accessionNumber: string, now = Date.now()): Promise<StudyEntry[]> {
+    const entries = await Promise.all(
+      (await this.uidsByAccession(accessionNumber, now)).map((u) => this.get(u)),
+    );
+    return entries.filter((e): e is StudyEntry => e !== undefined);
+  }
+
+  /**
+   * Index every study again under the current key: entries written before accession numbers were kept
+   * as keyed digests lose the number itself, entries digested with an earlier key get the new digest.
+   * `accessionOf` reads a study's accession number from disk (for those without the number in Redis).
+   * Returns how many studies were re-indexed.
+   */
+  async reindexAccessions(accessionOf: (studyUid: string) => Promise<string | undefined>): Promise<number> {
+    let done = 0;
+    for (let start = 0; ; start += 500) {
+      const uids = await this.redis.zrange(this.keys.studies, start, start + 499);
+      if (uids.length === 0) return done;
+      for (const uid of uids) {
+        const key = this.keys.study(uid);
+        const [clear, old] = await this.redis.hmget(key, LEGACY_ACCESSION_FIELD, ACCESSION_FIELD);
+        if (!clear && !old) continue;
+        const accession = clear?.trim() || (await accessionOf(uid))?.trim();
+        const digest = accession ? this.accessionDigest(accession) : undefined;
+        if (digest === old && !clear) continue;
+        const multi = this.redis.multi().hdel(key, LEGACY_ACCESSION_FIELD);
+        if (clear) multi.srem(this.accessionKey(legacyDigest(clear)), uid);
+        if (old && old !== digest) multi.srem(this.accessionKey(old), uid);
+        if (digest) {
+          const idx = this.accessionKey(digest);
+          multi
+            .hset(key, ACCESSION_FIELD, digest)
+            .sadd(idx, uid)
+            .pexpire(idx, this.retentionMs + DAY_MS);
+        } else multi.hdel(key, ACCESSION_FIELD);
+        await multi.exec();
+        done++;
+      }
+    }
   }
 
   /** Whether the study is listed (known and active within the retention period). */
@@ -187,8 +257,8 @@ export class StudyRegistry {
   /** Remove one study from the list now (its files were deleted by the archive cleanup). */
   async remove(studyUid: string): Promise<boolean> {
     const key = this.keys.study(studyUid);
-    const accession = (await this.redis.hget(key, "accessionNumber")) ?? "";
-    const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(accession)];
+    const digest = (await this.redis.hget(key, ACCESSION_FIELD)) ?? "";
+    const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(digest)];
     return (
       Number(await this.redis.eval(PRUNE_ONE, keys.length, ...keys, studyUid, Number.MAX_SAFE_INTEGER)) === 1
     );
@@ -206,8 +276,8 @@ export class StudyRegistry {
       if (uids.length === 0) return removed;
       for (const uid of uids) {
         const key = this.keys.study(uid);
-        const accession = (await this.redis.hget(key, "accessionNumber")) ?? "";
-        const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(accession)];
+        const digest = (await this.redis.hget(key, ACCESSION_FIELD)) ?? "";
+        const keys = [this.keys.studies, key, `${key}:modalities`, this.accessionKey(digest)];
         removed += Number(await this.redis.eval(PRUNE_ONE, keys.length, ...keys, uid, cutoff));
       }
     }
@@ -224,6 +294,7 @@ export interface StudyFilter {
   seenFrom?: string | number;
   /** Last activity to (inclusive): ISO date/time or epoch ms; a bare date means the end of that day (UTC). */
   seenTo?: string | number;
+  /** Accession number, exact: matched through the index (StudyRegistry.uidsByAccession), not here. */
   accession?: string;
   /** Study description or any series description. */
   description?: string;
@@ -288,7 +359,6 @@ export function matchesStudyFilter(e: StudyEntry, f: StudyFilter): boolean {
   const seen = Date.parse(e.lastSeenAt);
   if (f.seenFrom !== undefined && seen < instantMs(f.seenFrom, false)) return false;
   if (f.seenTo !== undefined && seen > instantMs(f.seenTo, true)) return false;
-  if (f.accession && !contains(e.accessionNumber, f.accession.trim())) return false;
   if (f.description) {
     const q = f.description.trim();
     if (!contains(e.studyDescription, q) && !e.series.some((s) => contains(s.seriesDescription, q)))
@@ -312,7 +382,6 @@ function toEntry(h: Record<string, string>, modalities: string[]): StudyEntry {
   const lastSeen = Number(h.lastSeenMs ?? 0);
   return {
     studyInstanceUid: h.studyInstanceUid!,
-    accessionNumber: h.accessionNumber,
     status: h.status === "arrived" ? "arrived" : "receiving",
     firstSeenAt: h.firstSeenAt ?? new Date(lastSeen).toISOString(),
     lastSeenAt: new Date(lastSeen).toISOString(),

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { TransferRequest } from "../transfer/request.js";
+import type { StageTimings } from "../transfer/stage-timings.js";
 import { registryKeys } from "./keys.js";
 
 export type TransferStatus = "queued" | "done" | "partial" | "failed";
@@ -17,6 +18,8 @@ export interface TransferRecord extends TransferRequest {
   /** Source images on disk when the latest run started (a later arrival with more re-runs it). */
   sourceFiles: number;
   durationMs?: number;
+  /** Where the latest run's time went (absent for runs recorded before timings were kept). */
+  stages?: StageTimings;
   error?: string;
 }
 
@@ -27,6 +30,7 @@ export interface RunResult {
   filesFailed: number;
   filesDropped: number;
   durationMs: number;
+  stages?: StageTimings;
   error?: string;
 }
 
@@ -78,6 +82,8 @@ export class TransferRegistry {
       error: result.error ?? "",
     };
     if (result.pseudoStudyInstanceUid) fields.pseudoStudyInstanceUid = result.pseudoStudyInstanceUid;
+    // Cleared when this run has none: the timings shown are always the latest run's.
+    fields.stages = result.stages ? JSON.stringify(result.stages) : "";
     await this.redis.multi().hset(this.keys.transfer(id), fields).zadd(this.keys.transfers, now, id).exec();
   }
 
@@ -125,6 +131,7 @@ function toRecord(h: Record<string, string>): TransferRecord {
     filesDropped: Number(h.filesDropped ?? 0),
     sourceFiles: Number(h.sourceFiles ?? 0),
     durationMs: h.durationMs ? Number(h.durationMs) : undefined,
+    stages: h.stages ? (JSON.parse(h.stages) as StageTimings) : undefined,
     error: h.error || undefined,
   };
 }

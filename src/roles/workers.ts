@@ -13,9 +13,12 @@ import { createRedis } from "../queues/connection.js";
 import { reportRedisErrors } from "../queues/redis-errors.js";
 import { ALL_QUEUES, QUEUES, createQueue, type QueueName } from "../queues/index.js";
 import { ConfigRefresher } from "../redcap/config-merge.js";
+import { CouplingRegistry } from "../registry/coupling.js";
+import { identifierKey } from "../registry/identifier-key.js";
+import { reindexIdentifiers } from "../registry/identifier-reindex.js";
 import { StudyRegistry } from "../registry/studies.js";
 import { TransferRegistry } from "../registry/transfers.js";
-import { idsOf } from "../quarantine/record.js";
+import { idsOf, jobRecordId } from "../quarantine/record.js";
 import { QuarantineStore } from "../quarantine/store.js";
 import { DeidPool } from "../transfer/deid-pool.js";
 import { retryWhenDiskFull } from "./disk-full-retry.js";
@@ -47,7 +50,12 @@ export async function startWorkers(
   const connection = createRedis(cfg.redis, "worker");
   const prefix = cfg.redis.prefix;
   const paths = new SitePaths(cfg.dataDir);
-  const registry = new StudyRegistry(connection, prefix);
+  // Made on first use when there is no secret: on a full disk that is a disk-full retry, not a failed start.
+  const keyOf = () => identifierKey(cfg);
+  const registry = new StudyRegistry(connection, prefix, {
+    retentionDays: cfg.incoming.retentionDays,
+    identifierKey: keyOf,
+  });
   const rulesFile = cfg.classify.rulesFile ?? DEFAULT_RULES_FILE;
   const rules = await watchRules(
     rulesFile,
@@ -136,6 +144,24 @@ export async function startWorkers(
   };
   // The schedulers of the queues this process works on (REDCap pulls, export and disk cleanup, …).
   await upsertSchedules(cfg, connection, { queues: only, log });
+  // Before any stage looks an accession number up: the indexes are under the current key.
+  await reindexIdentifiers({
+    redis: connection,
+    prefix,
+    paths,
+    identifierKey: keyOf,
+    studies: registry,
+    coupling: new CouplingRegistry(connection, prefix, {
+      expiryDays: cfg.coupling.expiryDays,
+      identifierKey: keyOf,
+    }),
+    log,
+  }).catch((e: Error) =>
+    log.warn(
+      { event: "identifier-reindex-failed", err: e.message },
+      "accession number indexes not checked; the next worker start tries again",
+    ),
+  );
 
   const jobMetrics = new JobMetrics(connection, prefix);
   const workers: Array<{ queue: QueueName; worker: Worker }> = [];
@@ -173,6 +199,15 @@ export async function startWorkers(
             ids: idsOf(job.data),
             job: { id: job.id ?? "", name: job.name, data: job.data },
           })
+          .catch((e: Error) =>
+            log.error({ queue, jobId: job.id, err: e.message }, "quarantine write failed"),
+          );
+    });
+    // A job that failed before and now succeeded (a retry, e.g. from Bull Board) leaves no record behind.
+    worker.on("completed", (job) => {
+      if (job.attemptsMade > 1 && job.id)
+        void quarantine
+          .remove(jobRecordId(queue, job.id))
           .catch((e: Error) =>
             log.error({ queue, jobId: job.id, err: e.message }, "quarantine write failed"),
           );

@@ -1,5 +1,4 @@
 /** The coupling-list upload: rows stored with an expiry and applied at once to matching studies. */
-import { CouplingRegistry } from "../registry/coupling.js";
 import type { StudyEntry } from "../registry/studies.js";
 import {
   candidateOutcome,
@@ -73,7 +72,7 @@ export async function uploadCouplingList(
     const saved = await deps.coupling.add(rows, uploadedBy, now);
     stored = saved.length;
     for (const entry of byStudy.values())
-      entry.rows = entry.rows.map((r) => ({ ...r, id: CouplingRegistry.rowId(r) }));
+      entry.rows = entry.rows.map((r) => ({ ...r, id: deps.coupling.rowId(r) }));
   }
 
   const matchedNow: RoutingOutcome[] = [];

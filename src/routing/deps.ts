@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import { AutoIdRegistry } from "../registry/autoid.js";
 import { CouplingRegistry } from "../registry/coupling.js";
+import { identifierKey } from "../registry/identifier-key.js";
 import { StudyRegistry } from "../registry/studies.js";
 import type { TransferDeps } from "../transfer/start.js";
 
@@ -18,11 +19,19 @@ export interface RoutingDeps extends TransferDeps {
 export function createRoutingDeps(base: TransferDeps & { log: Logger }, redis: Redis): RoutingDeps {
   const { cfg } = base;
   const prefix = cfg.redis.prefix;
+  // Read (or made) when first needed: assignments and retries need no key.
+  const key = () => identifierKey(cfg);
   return {
     ...base,
     redis,
-    studies: new StudyRegistry(redis, prefix, { retentionDays: cfg.incoming.retentionDays }),
-    coupling: new CouplingRegistry(redis, prefix, { expiryDays: cfg.coupling.expiryDays }),
+    studies: new StudyRegistry(redis, prefix, {
+      retentionDays: cfg.incoming.retentionDays,
+      identifierKey: key,
+    }),
+    coupling: new CouplingRegistry(redis, prefix, {
+      expiryDays: cfg.coupling.expiryDays,
+      identifierKey: key,
+    }),
     autoIds: new AutoIdRegistry(redis, prefix, cfg.secret),
   };
 }

@@ -5,7 +5,11 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Redis } from "ioredis";
 import type { FionaConfig } from "../config/schema.js";
 import { log as defaultLog, type Logger } from "../log.js";
+import { SitePaths } from "../paths.js";
+import { QuarantineStore } from "../quarantine/store.js";
 import { AuditLog } from "../registry/audit.js";
+import { TransferRegistry } from "../registry/transfers.js";
+import { createRoutingDeps } from "../routing/deps.js";
 import { workerLiveness } from "../queues/liveness.js";
 import { createRedis } from "../queues/connection.js";
 import { reportRedisErrors } from "../queues/redis-errors.js";
@@ -20,6 +24,7 @@ import { ASSIGN_PATH, assignPageRouter } from "./assign/index.js";
 import { boardGuard } from "./board/guard.js";
 import { boardApp } from "./board/index.js";
 import { BOARD_PATH } from "./board/path.js";
+import { boardTransferRetries } from "./board/transfer-retry.js";
 import { bearerOr, signedIn } from "./doors.js";
 import { ensureUsers } from "./initial-admin.js";
 import { urlOfAddress } from "./listen-address.js";
@@ -283,6 +288,25 @@ export async function startWeb(opts: StartWebOptions): Promise<WebHandle> {
     BOARD_PATH,
     signedIn(principals, { signInPage: true }),
     boardGuard({ principals, sessions, users, audit, queues, logger }),
+    ...(opts.readOnly
+      ? []
+      : [
+          boardTransferRetries({
+            queues,
+            routing: createRoutingDeps(
+              {
+                cfg: config,
+                paths: new SitePaths(config.dataDir),
+                flow,
+                transfers: new TransferRegistry(connection, config.redis.prefix),
+                log: logger,
+              },
+              connection,
+            ),
+            quarantine: new QuarantineStore(connection, config.redis.prefix, logger),
+            logger,
+          }),
+        ]),
     boardApp(queues.values(), opts.readOnly ?? false),
   );
 

@@ -87,10 +87,10 @@ describe("/metrics", () => {
     expect(sampleValue(fams, "fiona_queue_workers", { queue: "ingest" })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(fams, "fiona_queue_jobs", { queue: "ingest", state: "completed" })).toBe(FILES);
     expect(sampleValue(fams, "fiona_disk_used_percent")).toBeGreaterThan(0);
-    // Every queue and state is there, labels are queue/state/le only.
+    // Every queue and state is there, labels are queue/state/stage/le only.
     for (const f of fams.values())
       for (const s of f.samples)
-        for (const k of Object.keys(s.labels)) expect(["queue", "state", "le"]).toContain(k);
+        for (const k of Object.keys(s.labels)) expect(["queue", "state", "stage", "le"]).toContain(k);
   });
 
   it("carries no patient data and no study identifiers", async () => {

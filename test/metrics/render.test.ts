@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { activeAssociations, parseJobStats, type MetricsSnapshot } from "../../src/metrics/collect.js";
 import { bucketIndex, DURATION_BUCKETS_S } from "../../src/metrics/keys.js";
 import { renderMetrics } from "../../src/metrics/render.js";
+import { parseTransferStages } from "../../src/metrics/transfer-stages.js";
 import type { QueueCounts } from "../../src/queues/counts.js";
 import { parsePrometheus, sampleValue } from "./prom-parser.js";
 
@@ -54,6 +55,13 @@ describe("metrics rendering", () => {
       queues: { ingest: counts(5), arrival: counts(0) } as MetricsSnapshot["queues"],
       workers: { ingest: { workers: 2, oldestWaitingMs: 1500 } },
       jobs: { ingest: { completed: 5, failed: 1, durationSumMs: 4200, buckets } },
+      transferStages: parseTransferStages({
+        "send:count": "2",
+        "send:sum_ms": "3500",
+        "send:bucket:5": "1",
+        "send:bucket:7": "1",
+        "no-such-stage:count": "9",
+      }),
       quarantined: { send: 3 },
       receiver: {
         instancesStored: 7,
@@ -87,6 +95,11 @@ describe("metrics rendering", () => {
     expect(sampleValue(fams, "fiona_job_duration_seconds_count", { queue: "ingest" })).toBe(6);
     expect(sampleValue(fams, "fiona_job_duration_seconds_bucket", { queue: "ingest", le: "0.25" })).toBe(5);
     expect(sampleValue(fams, "fiona_job_duration_seconds_sum", { queue: "ingest" })).toBe(4.2);
+    expect(fams.get("fiona_transfer_stage_seconds")?.type).toBe("histogram");
+    expect(sampleValue(fams, "fiona_transfer_stage_seconds_count", { stage: "send" })).toBe(2);
+    expect(sampleValue(fams, "fiona_transfer_stage_seconds_bucket", { stage: "send", le: "1" })).toBe(1);
+    expect(sampleValue(fams, "fiona_transfer_stage_seconds_sum", { stage: "send" })).toBe(3.5);
+    expect(sampleValue(fams, "fiona_transfer_stage_seconds_count", { stage: "queue_wait" })).toBe(0);
     expect(sampleValue(fams, "fiona_received_bytes_total")).toBe(123456);
     expect(sampleValue(fams, "fiona_associations_total", { state: "rejected" })).toBe(1);
     expect(sampleValue(fams, "fiona_connections_refused_total", {})).toBe(7);

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FionaConfig } from "../../src/config/schema.js";
@@ -12,6 +13,8 @@ import {
 import { cleanup, testConfig } from "../support/env.js";
 
 const DAY = 24 * 3600 * 1000;
+const key = randomBytes(32);
+const identifierKey = () => key;
 const T0 = Date.UTC(2025, 0, 20, 12);
 let cfg: FionaConfig;
 let redis: Redis;
@@ -35,25 +38,37 @@ const touch = (uid: string, extra: Partial<StudyTouch> = {}): StudyTouch => ({
 });
 
 describe("incoming list", () => {
-  it("stores the accession number (first value wins) and finds studies by it", async () => {
-    const reg = new StudyRegistry(redis, `${cfg.redis.prefix}:a`, { retentionDays: 7 });
+  it("finds studies by accession number (first value wins) while keeping only its keyed digest", async () => {
+    const reg = new StudyRegistry(redis, `${cfg.redis.prefix}:a`, { retentionDays: 7, identifierKey });
     await reg.touch(touch("1.1", { accessionNumber: " ACC100 " }), T0);
     await reg.touch(touch("1.1", { accessionNumber: "OTHER" }), T0 + 1000);
     await reg.touch(touch("1.2", { accessionNumber: "ACC100" }), T0);
     await reg.touch(touch("1.3"), T0);
-    expect((await reg.get("1.1"))?.accessionNumber).toBe("ACC100");
-    expect((await reg.get("1.3"))?.accessionNumber).toBeUndefined();
     const found = await reg.findByAccession("ACC100", T0 + 2000);
     expect(found.map((s) => s.studyInstanceUid).sort()).toEqual(["1.1", "1.2"]);
+    expect(await reg.findByAccession("OTHER", T0 + 2000)).toEqual([]);
     expect(await reg.findByAccession("", T0)).toEqual([]);
-    // The index key holds a digest, not the accession number.
+    // Neither the number nor its plain hash is in Redis; another key finds nothing.
     const keys = await redis.keys(`${cfg.redis.prefix}:a:*`);
-    expect(keys.some((k) => k.includes("ACC100"))).toBe(false);
+    const hashes = await Promise.all(
+      keys.filter((k) => /:study:[^:]+$/.test(k)).map((k) => redis.hgetall(k)),
+    );
+    const text = keys.join("\n") + JSON.stringify(hashes);
+    const plain = createHash("sha256").update("ACC100").digest("hex");
+    expect(text).not.toContain("ACC100");
+    expect(text).not.toContain(plain.slice(0, 32));
+    const otherKey = randomBytes(32);
+    const withOtherKey = new StudyRegistry(redis, `${cfg.redis.prefix}:a`, { identifierKey: () => otherKey });
+    expect(await withOtherKey.findByAccession("ACC100", T0)).toEqual([]);
+    // Without the key, accession numbers are refused rather than stored some other way.
+    await expect(
+      new StudyRegistry(redis, `${cfg.redis.prefix}:a`).touch(touch("1.4", { accessionNumber: "X" }), T0),
+    ).rejects.toThrow(/identifier key/);
   });
 
   it("hides studies older than the retention period and prunes them from Redis", async () => {
     const prefix = `${cfg.redis.prefix}:r`;
-    const reg = new StudyRegistry(redis, prefix, { retentionDays: 7 });
+    const reg = new StudyRegistry(redis, prefix, { retentionDays: 7, identifierKey });
     await reg.touch(touch("2.1", { accessionNumber: "OLD" }), T0 - 8 * DAY);
     await reg.touch(touch("2.2", { accessionNumber: "EDGE" }), T0 - 7 * DAY);
     await reg.touch(touch("2.3", { accessionNumber: "NEW" }), T0 - DAY);
@@ -85,7 +100,7 @@ describe("incoming list", () => {
   });
 
   it("searches with filters", async () => {
-    const reg = new StudyRegistry(redis, `${cfg.redis.prefix}:s`, { retentionDays: 30 });
+    const reg = new StudyRegistry(redis, `${cfg.redis.prefix}:s`, { retentionDays: 30, identifierKey });
     await reg.touch(
       touch("4.1", { accessionNumber: "RH123", studyDate: "20250110", studyDescription: "MR Brain" }),
       T0,
@@ -105,7 +120,9 @@ describe("incoming list", () => {
     const uids = async (f: object) =>
       (await reg.search(studyFilterSchema.parse(f), { now: T0 })).map((s) => s.studyInstanceUid);
     expect(await uids({})).toEqual(["4.1", "4.2"]);
-    expect(await uids({ accession: "rh4" })).toEqual(["4.2"]);
+    expect(await uids({ accession: "RH456" })).toEqual(["4.2"]);
+    // Exact only: the registry cannot look inside a digest.
+    expect(await uids({ accession: "rh4" })).toEqual([]);
     expect(await uids({ description: "brain" })).toEqual(["4.1"]);
     expect(await uids({ description: "LUNG" })).toEqual(["4.2"]);
     expect(await uids({ aeTitle: "auto" })).toEqual(["4.2"]);
@@ -141,7 +158,7 @@ describe("incoming list", () => {
 
 describe("coupling rows in Redis", () => {
   it("stores rows with an expiry, finds them by accession or UID, refreshes on re-upload", async () => {
-    const reg = new CouplingRegistry(redis, `${cfg.redis.prefix}:c`, { expiryDays: 30 });
+    const reg = new CouplingRegistry(redis, `${cfg.redis.prefix}:c`, { expiryDays: 30, identifierKey });
     const now = Date.now();
     const rows = [
       { line: 2, accessionNumber: "ACC1", project: "P", participant: "P1" },
@@ -155,6 +172,8 @@ describe("coupling rows in Redis", () => {
     expect((await reg.forStudy("1.2.3", [], now)).map((r) => r.participant)).toEqual(["P2"]);
     expect(await reg.forStudy("1.2.4", ["ACC2"], now)).toEqual([]);
     expect(await reg.list(100, now)).toHaveLength(3);
+    // Stored rows hold the accession number's digest, not the number.
+    expect(JSON.stringify(await reg.list(100, now))).not.toContain("ACC1");
     const ttl = await redis.pttl(`${cfg.redis.prefix}:c:routing:coupling:row:${stored[0]!.id}`);
     expect(ttl).toBeGreaterThan(29 * DAY);
     // Past the expiry the rows are gone (simulated clock for the listing, real expiry for the keys).

@@ -7,6 +7,7 @@ import type { FionaConfig, FionaConfigInput } from "../../src/config/schema.js";
 import { SitePaths } from "../../src/paths.js";
 import { createRedis } from "../../src/queues/connection.js";
 import { createQueue, QUEUES } from "../../src/queues/index.js";
+import { identifierKey } from "../../src/registry/identifier-key.js";
 import { StudyRegistry } from "../../src/registry/studies.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
 import { requestId } from "../../src/transfer/request.js";
@@ -136,7 +137,7 @@ beforeAll(async () => {
     redis.once("ready", () => resolve());
     redis.once("error", reject);
   });
-  const studies = new StudyRegistry(redis, prefix);
+  const studies = new StudyRegistry(redis, prefix, { identifierKey: () => identifierKey(config()) });
   const seed = async (uid: string, ae: string, date: string, description: string, accession: string) => {
     await studies.touch({
       studyInstanceUid: uid,
@@ -316,7 +317,7 @@ describe("grants and data shown", () => {
     });
   });
 
-  it("shows the incoming list without patient identity, searchable and filterable", async () => {
+  it("shows the incoming list without patient identity or accession number, searchable and filterable", async () => {
     const list = async (qs = "", user: keyof typeof PW = "alice") =>
       (await call(web, `/api/studies${qs}`, { headers: asBasic(user) })).body as Array<
         Record<string, unknown>
@@ -324,7 +325,6 @@ describe("grants and data shown", () => {
     const all = await list();
     expect(all.map((s) => s.studyInstanceUid).sort()).toEqual([STUDY_A, STUDY_B]);
     expect(all.find((s) => s.studyInstanceUid === STUDY_A)).toMatchObject({
-      accessionNumber: "ACC-A",
       studyDescription: "CT Abdomen",
       callingAe: "CT_SCANNER",
       seriesCount: 1,
@@ -335,8 +335,12 @@ describe("grants and data shown", () => {
     expect(text).not.toContain("DOE");
     expect(text).not.toContain("PID-");
     expect(text).not.toContain("patientName");
+    expect(text).not.toContain("ACC-");
 
-    expect((await list("?q=acc-a")).map((s) => s.studyInstanceUid)).toEqual([STUDY_A]);
+    // An accession number the list does not show still finds its study, exactly.
+    expect((await list("?q=ACC-A")).map((s) => s.studyInstanceUid)).toEqual([STUDY_A]);
+    expect(await list("?q=acc-a")).toEqual([]);
+    expect(await list("?accession=ACC")).toEqual([]);
     expect((await list("?q=head")).map((s) => s.studyInstanceUid)).toEqual([STUDY_B]);
     expect((await list("?from=2024-01-03")).map((s) => s.studyInstanceUid)).toEqual([STUDY_B]);
     expect((await list("?to=20240102")).map((s) => s.studyInstanceUid)).toEqual([STUDY_A]);
@@ -364,12 +368,13 @@ describe("grants and data shown", () => {
     );
   });
 
-  it("shows patient name and ID, from the series JSON, only when the site enables it", async () => {
+  it("shows patient name, ID and accession number, from the series JSON, only when the site enables it", async () => {
     const open = await start({ web: { showPatientIdentity: true } });
     const all = (await call(open, "/api/studies", { headers: asBasic("alice") })).body as Array<
       Record<string, unknown>
     >;
     expect(all.find((s) => s.studyInstanceUid === STUDY_A)).toMatchObject({
+      accessionNumber: "ACC-A",
       patientName: "DOE, JANE",
       patientId: "PID-ACC-A",
     });
@@ -419,8 +424,9 @@ describe("grants and data shown", () => {
       fileCount: 2,
       newParticipant: true,
       existing: null,
-      study: { studyDescription: "CT Abdomen", accessionNumber: "ACC-A", studyDate: "20240102" },
+      study: { studyDescription: "CT Abdomen", studyDate: "20240102" },
     });
+    expect(r.text).not.toContain("ACC-A");
     expect((await q("bad")).status).toBe(400);
     expect((await q("PROJ_0001", "OTHER")).status).toBe(403);
     // OTHER defines no events, so any event name is accepted; its destination is its own.
@@ -505,9 +511,10 @@ describe("assigning", () => {
       participant: "PROJ_0001",
       requestedBy: "alice",
       destination: "RESEARCH@127.0.0.1:11199",
-      study: { studyDescription: "CT Abdomen", accessionNumber: "ACC-A" },
+      study: { studyDescription: "CT Abdomen" },
       live: { state: "queued", label: "queued", retryable: false },
     });
+    expect(JSON.stringify(mine)).not.toContain("ACC-A");
     const bobs = (await call(web, "/api/transfers", { headers: asBasic("bob") })).body as Array<
       Record<string, unknown>
     >;

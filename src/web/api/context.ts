@@ -5,6 +5,7 @@ import type { FionaConfig, ProjectConfig } from "../../config/schema.js";
 import type { Logger } from "../../log.js";
 import { SitePaths } from "../../paths.js";
 import { AuditLog } from "../../registry/audit.js";
+import { identifierKey } from "../../registry/identifier-key.js";
 import { StudyRegistry } from "../../registry/studies.js";
 import { TransferRegistry } from "../../registry/transfers.js";
 import { createRoutingDeps, type RoutingDeps } from "../../routing/deps.js";
@@ -50,7 +51,10 @@ export interface ApiContext {
 export function createContext(deps: ApiDeps): ApiContext {
   const { config: cfg, redis, flow, users, sessions, logger } = deps;
   const paths = new SitePaths(cfg.dataDir);
-  const studies = new StudyRegistry(redis, cfg.redis.prefix, { retentionDays: cfg.incoming.retentionDays });
+  const studies = new StudyRegistry(redis, cfg.redis.prefix, {
+    retentionDays: cfg.incoming.retentionDays,
+    identifierKey: () => identifierKey(cfg),
+  });
   const transfers = new TransferRegistry(redis, cfg.redis.prefix);
   return {
     cfg,

@@ -77,7 +77,7 @@ export const Study = z
     studyDate: z.string().describe("YYYYMMDD"),
     studyTime: z.string(),
     studyDescription: z.string(),
-    accessionNumber: z.string(),
+    accessionNumber: z.string().describe("Only with web.showPatientIdentity"),
     patientName: z.string().describe("Only with web.showPatientIdentity"),
     patientId: z.string().describe("Only with web.showPatientIdentity"),
     callingAe: z.string(),
@@ -127,6 +127,22 @@ const LiveStatus = z
   .partial()
   .openapi("LiveStatus");
 
+const StageJobs = z.object({
+  jobs: int,
+  sumMs: int.describe("Processing time of the jobs, added up"),
+  maxMs: int.describe("The longest job"),
+  spanMs: int.describe("Wall time: first job's start to last job's end"),
+});
+
+export const StageTimings = z
+  .object({
+    queueWaitMs: int.describe("Run started → its first job started"),
+    deidentify: StageJobs,
+    send: StageJobs,
+    bookkeepingMs: int.describe("Last send finished → the run's result recorded"),
+  })
+  .openapi("StageTimings");
+
 export const Transfer = z
   .object({
     requestId: z.string(),
@@ -143,6 +159,8 @@ export const Transfer = z
     filesFailed: int,
     filesDropped: int,
     sourceFiles: int,
+    durationMs: int.describe("The latest run, from its start to its result recorded"),
+    stages: StageTimings.describe("Where the latest run's time went"),
     error: z.string(),
     pseudoStudyInstanceUid: z.string(),
     destination: z.string().describe("AE@host:port"),

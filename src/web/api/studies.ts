@@ -15,14 +15,16 @@ import { z } from "./zod.js";
 /** The list's query; the registry's filter schema checks the filter fields (and names them in errors). */
 const listQuery = z
   .object({
-    q: text("Free text: accession number, descriptions, AE titles, modality, StudyInstanceUID, participant"),
+    q: text(
+      "Free text: descriptions, AE titles, modality, StudyInstanceUID, participant (accession number, patient name and ID where shown); or exactly an accession number",
+    ),
     from: text("Study date from (YYYYMMDD or YYYY-MM-DD), inclusive"),
     studyDateFrom: text("Alias of from"),
     to: text("Study date to, inclusive"),
     studyDateTo: text("Alias of to"),
     seenFrom: text("Last image received at or after (ISO date/time or epoch ms)"),
     seenTo: text("Last image received at or before (a bare date means the end of that day, UTC)"),
-    accession: text("Accession number contains"),
+    accession: text("Accession number, exactly"),
     description: text("Study or series description contains"),
     ae: text("Calling or called AE title contains"),
     aeTitle: text("Alias of ae"),

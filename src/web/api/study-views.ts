@@ -12,9 +12,10 @@ import {
 import type { TransferRecord } from "../../registry/transfers.js";
 
 /**
- * The incoming list as the Assign page shows it: the study registry (no patient data) plus the
- * accession number and, only when web.showPatientIdentity is on, patient name and ID, both read from
- * the series JSON on disk (never from Redis) and cached per study until it changes.
+ * The incoming list as the Assign page shows it: the study registry (no patient data) plus, only when
+ * web.showPatientIdentity is on, accession number, patient name and ID, read from the series JSON on
+ * disk (never from Redis) and cached per study until it changes. Searching by accession number works
+ * either way, as an exact match through the registry's keyed index.
  */
 
 export interface StudyTransferRef {
@@ -53,8 +54,9 @@ export interface StudyDetail extends StudyView {
 /** The registry's field filters (study date, accession, description, AE title, …) plus the page's own. */
 export interface StudyFilter extends RegistryStudyFilter {
   /**
-   * Free text: accession number, study and series descriptions, AE titles, modality, StudyInstanceUID,
-   * participants of visible transfers (and patient name/ID when the site shows them).
+   * Free text: study and series descriptions, AE titles, modality, StudyInstanceUID, participants of
+   * visible transfers (and accession number, patient name/ID when the site shows them); or exactly an
+   * accession number.
    */
   q?: string;
   /** "unassigned": no visible transfer; "assigned": at least one. */
@@ -95,13 +97,9 @@ export class StudyViews {
     private readonly showPatientIdentity: boolean,
   ) {}
 
-  /**
-   * Accession number (from the registry, or else the first series JSON of the study) and, when
-   * enabled, patient name and ID (always from the series JSON on disk).
-   */
+  /** Accession number, patient name and ID from the first series JSON of the study, when enabled. */
   private async identity(entry: StudyEntry): Promise<Identity> {
-    const registryAccession = str(entry.accessionNumber);
-    if (registryAccession && !this.showPatientIdentity) return { accessionNumber: registryAccession };
+    if (!this.showPatientIdentity) return {};
     const stamp = `${entry.lastSeenAt}:${entry.arrivals}`;
     const cached = this.identityCache.get(entry.studyInstanceUid);
     if (cached && cached.stamp === stamp) return cached.identity;
@@ -116,13 +114,13 @@ export class StudyViews {
         const text = await fs.readFile(path.join(dir, name), "utf8").catch(() => undefined);
         if (!text) continue;
         const j = JSON.parse(text) as Record<string, unknown>;
-        const accessionNumber = registryAccession ?? str(j.AccessionNumber);
+        const [accessionNumber, patientName, patientId] = [j.AccessionNumber, j.PatientName, j.PatientID].map(
+          str,
+        );
         identity = {
           ...(accessionNumber ? { accessionNumber } : {}),
-          ...(this.showPatientIdentity && str(j.PatientName)
-            ? { patientName: personName(str(j.PatientName)) }
-            : {}),
-          ...(this.showPatientIdentity && str(j.PatientID) ? { patientId: str(j.PatientID) } : {}),
+          ...(patientName ? { patientName: personName(patientName) } : {}),
+          ...(patientId ? { patientId } : {}),
         };
         break;
       }
@@ -177,12 +175,18 @@ export class StudyViews {
     const limit = Math.max(1, Math.min(filter.limit ?? 500, 5000));
     const entries = await this.studies.list(Math.max(limit, 10_000));
     const q = filter.q?.trim().toLowerCase();
+    // Accession numbers are found by their digest: exactly, whether the list shows them or not.
+    const withAccession = async (a: string | undefined) =>
+      a?.trim() ? new Set(await this.studies.uidsByAccession(a)) : undefined;
+    const [byAccession, byQuery] = await Promise.all([
+      withAccession(filter.accession),
+      withAccession(filter.q),
+    ]);
     const fields: RegistryStudyFilter = {
       ...(filter.studyDateFrom ? { studyDateFrom: filter.studyDateFrom } : {}),
       ...(filter.studyDateTo ? { studyDateTo: filter.studyDateTo } : {}),
       ...(filter.seenFrom !== undefined ? { seenFrom: filter.seenFrom } : {}),
       ...(filter.seenTo !== undefined ? { seenTo: filter.seenTo } : {}),
-      ...(filter.accession ? { accession: filter.accession } : {}),
       ...(filter.description ? { description: filter.description } : {}),
       ...(filter.aeTitle ? { aeTitle: filter.aeTitle } : {}),
       ...(filter.status ? { status: filter.status } : {}),
@@ -192,6 +196,7 @@ export class StudyViews {
     for (const entry of entries) {
       if (out.length >= limit) break;
       if (!matchesStudyFilter(entry, fields)) continue;
+      if (byAccession && !byAccession.has(entry.studyInstanceUid)) continue;
       const transfers = transfersOf(entry.studyInstanceUid);
       if (filter.assigned === "assigned" && transfers.length === 0) continue;
       if (filter.assigned === "unassigned" && transfers.length > 0) continue;
@@ -212,7 +217,7 @@ export class StudyViews {
           .filter(Boolean)
           .join("\n")
           .toLowerCase();
-        if (!hay.includes(q)) continue;
+        if (!hay.includes(q) && !byQuery?.has(entry.studyInstanceUid)) continue;
       }
       out.push(v);
     }

@@ -2,6 +2,7 @@
 import type { Request } from "express";
 import type { TransferRecord } from "../../registry/transfers.js";
 import { assignStudy, type AssignedTransfer } from "../../routing/assign.js";
+import { retryTransfer, TransferRetryRefused } from "../../routing/retry.js";
 import { ReassignmentRefused } from "../../transfer/reassign.js";
 import {
   InvalidRequestError,
@@ -151,18 +152,20 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
     return { view, request };
   }
 
+  /** Start a run (`start`), answer its refusals as HTTP errors, and audit it. */
   async function run(
     req: Request,
     p: Principal,
     request: TransferRequest,
     action: "assign" | "retry",
-    replace = false,
+    start: () => Promise<AssignedTransfer>,
   ): Promise<StartedTransfer> {
     let started: AssignedTransfer;
     try {
-      started = await assignStudy(ctx.routing, request, { replace });
+      started = await start();
       snapshot.changed();
     } catch (e) {
+      if (e instanceof TransferRetryRefused) throw new HttpError(e.status, e.message);
       if (e instanceof InvalidRequestError) throw new HttpError(400, e.message);
       if (e instanceof ReassignmentRefused)
         throw new HttpError(409, e.message, {
@@ -269,7 +272,9 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
         ...(b.event ? { event: b.event } : {}),
       });
       await refuseIfRunning(requestIdOf(request));
-      const started = await run(req, p, request, "assign", b.replace === true);
+      const started = await run(req, p, request, "assign", () =>
+        assignStudy(ctx.routing, request, { replace: b.replace === true }),
+      );
       res.status(202).json(started);
     },
   );
@@ -303,19 +308,16 @@ export function registerTransferRoutes(api: ApiRoutes, ctx: ApiContext): void {
     async (req, res, input) => {
       const p = principalOf(res);
       const t = await visibleTransfer(p, input.params().requestId);
-      await refuseIfRunning(t.requestId);
-      const started = await run(
-        req,
-        p,
-        {
-          studyInstanceUid: t.studyInstanceUid,
-          project: t.project,
-          participant: t.participant,
-          ...(t.event ? { event: t.event } : {}),
-          requestedBy: p.user.name,
-        },
-        "retry",
-      );
+      const request = {
+        studyInstanceUid: t.studyInstanceUid,
+        project: t.project,
+        participant: t.participant,
+        ...(t.event ? { event: t.event } : {}),
+        requestedBy: p.user.name,
+      };
+      const started = await run(req, p, request, "retry", async () => {
+        return (await retryTransfer(ctx.routing, t.requestId, p.user.name)).started;
+      });
       res.status(202).json(started);
     },
   );

@@ -9,7 +9,7 @@
 import type { Queue } from "bullmq";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../../log.js";
-import type { AuditLog } from "../../registry/audit.js";
+import type { AuditInput, AuditLog } from "../../registry/audit.js";
 import { principalOf, type Principals } from "../api/principal.js";
 import { checkWrite, isWrite } from "../csrf.js";
 import { parseCookies, type SessionManager } from "../session.js";
@@ -29,6 +29,9 @@ export interface BoardGuardDeps {
 
 /** Status recorded for an action whose client disconnected before the answer was sent. */
 const CLIENT_GONE = 499;
+
+/** res.locals key under which a later handler adds to the audit entry (what a retry started). */
+export const BOARD_AUDIT = "boardAudit";
 
 async function jobProject(queue: Queue | undefined, jobId: string | undefined): Promise<string | undefined> {
   if (!queue || !jobId) return undefined;
@@ -55,6 +58,7 @@ export function boardGuard(deps: BoardGuardDeps): RequestHandler {
           action: `queues:${name}`,
           ...what,
           ...(projectName ? { project: projectName } : {}),
+          ...(res.locals[BOARD_AUDIT] as Partial<AuditInput> | undefined),
           status: res.writableFinished ? res.statusCode : CLIENT_GONE,
         })
         .catch((e: Error) => logger.error({ err: e.message }, "web: audit write failed"));

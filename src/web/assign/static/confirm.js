@@ -61,7 +61,7 @@ function renderPreview(pv) {
   const what = clear($("c-what"));
   fact(what, "Study date", `${fmtDate(s.studyDate) || "—"} ${fmtTime(s.studyTime)}`);
   fact(what, "Description", s.studyDescription || "(no description)");
-  fact(what, "Accession no.", s.accessionNumber || "—", "mono");
+  if (s.accessionNumber) fact(what, "Accession no.", s.accessionNumber, "mono");
   fact(what, "Images", `${plural(pv.fileCount, "image")} in ${pv.seriesCount} series`);
   const sl = clear($("c-series"));
   for (const x of s.series) {

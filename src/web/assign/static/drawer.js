@@ -62,7 +62,8 @@ function renderFacts(d) {
     fact(facts, "Patient ID", d.patientId, "mono");
   }
   fact(facts, "Study date", `${fmtDate(d.studyDate) || "—"} ${fmtTime(d.studyTime)}`);
-  fact(facts, "Accession no.", d.accessionNumber || "—", "mono");
+  // Sent only to users shown patient identity, as name and ID are.
+  if (d.accessionNumber) fact(facts, "Accession no.", d.accessionNumber, "mono");
   fact(facts, "Modality", d.modalities.join(", ") || "—");
   fact(facts, "Images", `${plural(d.fileCount, "image")} in ${d.seriesCount} series`);
   fact(facts, "Sender", `${d.callingAe || "—"}${d.calledAe ? ` → ${d.calledAe}` : ""}`);

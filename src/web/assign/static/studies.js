@@ -67,7 +67,7 @@ function transferChips(transfers) {
 
 /**
  * @param {Study} s
- * @param {boolean} showPatient Whether the site shows patient name and ID.
+ * @param {boolean} showPatient Whether the site shows accession number, patient name and ID.
  */
 function studyRow(s, showPatient) {
   return h(
@@ -90,7 +90,7 @@ function studyRow(s, showPatient) {
       h("div", { class: "cell-main" }, fmtDate(s.studyDate) || "—"),
       h("div", { class: "cell-sub" }, fmtTime(s.studyTime)),
     ),
-    h("td", { class: "mono" }, s.accessionNumber || "—"),
+    showPatient ? h("td", { class: "mono col-patient" }, s.accessionNumber || "—") : null,
     showPatient
       ? h(
           "td",
@@ -134,8 +134,10 @@ function renderStudies() {
   $("count-studies").textContent = String(studies.filter((s) => s.transfers.length === 0).length || "");
   $("count-studies").title = "Studies not assigned yet";
   $("studies-foot").textContent = studies.length
-    ? `${studies.length} ${studies.length === 1 ? "study" : "studies"} shown. Patient names and IDs are ${
-        showPatient ? "shown because this site enabled them" : "not shown"
+    ? `${studies.length} ${studies.length === 1 ? "study" : "studies"} shown. Patient names, IDs and accession numbers are ${
+        showPatient
+          ? "shown because this site enabled them"
+          : "not shown (search by accession number finds exact matches)"
       }.`
     : "";
   const sel = select("f-ae");

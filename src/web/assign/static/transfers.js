@@ -6,7 +6,7 @@ import { ago, fmtDate, fmtStamp, plural } from "./format.js";
 import { messageOf, statusOf } from "./http.js";
 import { toast } from "./toast.js";
 
-/** @import { LiveState, Transfer } from "./types.js" */
+/** @import { LiveState, StageTimings, Transfer } from "./types.js" */
 
 /** @type {Transfer[]} */
 let transfers = [];
@@ -75,11 +75,28 @@ function statusCell(t) {
       ),
     );
   }
+  if (["done", "partial", "failed"].includes(live.state) && t.stages) cell.append(stagesLine(t.stages));
   if (live.retrying) cell.append(h("span", { class: "reason retrying" }, `Retrying: ${live.retrying}`));
   if ((live.state === "failed" || live.state === "partial") && (live.reason || t.error)) {
     cell.append(h("span", { class: "reason" }, live.reason || t.error));
   }
   return cell;
+}
+
+/**
+ * Where the latest run's time went, in one line; busy time (jobs side by side) in the tooltip.
+ * @param {StageTimings} s
+ */
+function stagesLine(s) {
+  /** @param {number} ms */
+  const sec = (ms) => `${(ms / 1000).toFixed(1)} s`;
+  const text =
+    `Waited ${sec(s.queueWaitMs)} · de-identified ${sec(s.deidentify.spanMs)} · ` +
+    `sent ${sec(s.send.spanMs)} · recorded ${sec(s.bookkeepingMs)}`;
+  const title =
+    `De-identification: ${s.deidentify.jobs} series, ${sec(s.deidentify.sumMs)} busy, longest ${sec(s.deidentify.maxMs)}\n` +
+    `Send: ${s.send.jobs} series, ${sec(s.send.sumMs)} busy, longest ${sec(s.send.maxMs)}`;
+  return h("span", { class: "cell-sub stages", title }, text);
 }
 
 /**

@@ -173,6 +173,25 @@
  * @property {string} [destination] "AE@host:port"
  * @property {{ studyDate?: string, studyDescription?: string, accessionNumber?: string }} study
  * @property {LiveStatus} live
+ * @property {number} [durationMs] The latest run, from its start to its result recorded.
+ * @property {StageTimings} [stages] Where the latest run's time went.
+ */
+
+/**
+ * The jobs of one stage of a run (one per series).
+ * @typedef {object} StageJobs
+ * @property {number} jobs
+ * @property {number} sumMs Processing time added up.
+ * @property {number} maxMs The longest job.
+ * @property {number} spanMs Wall time: first job's start to last job's end.
+ */
+
+/**
+ * @typedef {object} StageTimings
+ * @property {number} queueWaitMs Run started → its first job started.
+ * @property {StageJobs} deidentify
+ * @property {StageJobs} send
+ * @property {number} bookkeepingMs Last send finished → the run's result recorded.
  */
 
 /**

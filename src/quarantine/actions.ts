@@ -23,7 +23,7 @@ export async function actOnQuarantined(
   if (!record) throw new RetryRefused(`no quarantine record ${id}`, 404);
   const outcome =
     action === "retry"
-      ? await retryQuarantined(deps, record)
+      ? await retryQuarantined(deps, record, actor.user)
       : (await deps.store.remove(id), { kind: "dismissed" as const });
   const { studyInstanceUid, project, participant, requestId } = record.ids;
   await deps.audit.record({

@@ -8,6 +8,7 @@ import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { ALL_QUEUES, type QueueName } from "../queues/index.js";
 import { AuditLog } from "../registry/audit.js";
+import { createRoutingDeps } from "../routing/deps.js";
 import { TransferRegistry } from "../registry/transfers.js";
 import { actOnQuarantined } from "./actions.js";
 import type { QuarantineRecord } from "./record.js";
@@ -64,11 +65,16 @@ async function act(cfg: FionaConfig, action: "retry" | "dismiss", id: string): P
   try {
     const outcome = await actOnQuarantined(
       {
-        cfg,
-        paths: new SitePaths(cfg.dataDir),
-        flow,
-        transfers: new TransferRegistry(redis, cfg.redis.prefix),
-        connection: redis,
+        ...createRoutingDeps(
+          {
+            cfg,
+            paths: new SitePaths(cfg.dataDir),
+            flow,
+            transfers: new TransferRegistry(redis, cfg.redis.prefix),
+            log,
+          },
+          redis,
+        ),
         store: new QuarantineStore(redis, cfg.redis.prefix),
         audit: new AuditLog(redis, cfg.redis.prefix, { logger: log }),
       },

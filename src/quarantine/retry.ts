@@ -1,13 +1,12 @@
-import type { Redis } from "ioredis";
 import { notePendingIngest } from "../ingest/pending.js";
 import { QUEUES, createQueue, jobOptions, type QueueName } from "../queues/index.js";
-import type { TransferRecord } from "../registry/transfers.js";
-import { startTransfer, type TransferDeps } from "../transfer/start.js";
+import type { RoutingDeps } from "../routing/deps.js";
+import { TransferRetryRefused, retryTransfer } from "../routing/retry.js";
 import type { QuarantineRecord } from "./record.js";
 import type { QuarantineStore } from "./store.js";
 
-export interface RetryDeps extends TransferDeps {
-  connection: Redis;
+/** A transfer's series re-run as the request's Retry does; everything else through the queues. */
+export interface RetryDeps extends RoutingDeps {
   store: QuarantineStore;
 }
 
@@ -32,10 +31,14 @@ const TRANSFER_STAGES: QueueName[] = [QUEUES.transfer, QUEUES.deidentify, QUEUES
  * so the request's record follows; a slide upload is converted again; any other job runs again
  * (BullMQ's own retry while the failed job is still kept, else a new job with the same payload).
  */
-export async function retryQuarantined(deps: RetryDeps, record: QuarantineRecord): Promise<RetryOutcome> {
+export async function retryQuarantined(
+  deps: RetryDeps,
+  record: QuarantineRecord,
+  by: string,
+): Promise<RetryOutcome> {
   const outcome =
     record.ids.requestId && TRANSFER_STAGES.includes(record.stage) && !record.ids.uploadId
-      ? await rerunTransfer(deps, record.ids.requestId)
+      ? await rerunTransfer(deps, record.ids.requestId, by)
       : record.job
         ? await rerunJob(deps, record.stage, record.job)
         : record.ids.uploadId
@@ -46,31 +49,13 @@ export async function retryQuarantined(deps: RetryDeps, record: QuarantineRecord
   return outcome;
 }
 
-async function rerunTransfer(deps: RetryDeps, requestId: string): Promise<RetryOutcome> {
-  const t = await deps.transfers.get(requestId);
-  if (!t) throw new RetryRefused(`transfer request ${requestId} no longer exists`, 404);
-  if (await runIsAlive(deps, t))
-    throw new RetryRefused("this transfer is running; wait for it to finish before retrying", 409);
-  const started = await startTransfer(deps, {
-    studyInstanceUid: t.studyInstanceUid,
-    project: t.project,
-    participant: t.participant,
-    ...(t.event ? { event: t.event } : {}),
-    requestedBy: t.requestedBy,
-  });
-  return { kind: "transfer", requestId: started.requestId, run: started.run };
-}
-
-/** The latest run's parent job still waits for its series (a crashed run's parent is gone or failed). */
-async function runIsAlive(deps: RetryDeps, t: TransferRecord): Promise<boolean> {
-  if (t.status !== "queued") return false;
-  const queue = createQueue(QUEUES.transfer, deps.connection, deps.cfg.redis.prefix);
+async function rerunTransfer(deps: RetryDeps, requestId: string, by: string): Promise<RetryOutcome> {
   try {
-    const parent = await queue.getJob(`${t.requestId}-${t.runs}`);
-    if (!parent) return false;
-    return !["completed", "failed", "unknown"].includes(await parent.getState());
-  } finally {
-    await queue.close();
+    const { started } = await retryTransfer(deps, requestId, by);
+    return { kind: "transfer", requestId: started.requestId, run: started.run };
+  } catch (e) {
+    if (e instanceof TransferRetryRefused) throw new RetryRefused(e.message, e.status);
+    throw e;
   }
 }
 
@@ -86,7 +71,7 @@ async function rerunJob(
   stage: QueueName,
   job: { id?: string; name: string; data: unknown },
 ): Promise<RetryOutcome> {
-  const queue = createQueue(stage, deps.connection, deps.cfg.redis.prefix);
+  const queue = createQueue(stage, deps.redis, deps.cfg.redis.prefix);
   try {
     const kept = job.id ? await queue.getJob(job.id) : undefined;
     if (kept && (await kept.getState()) === "failed") {
@@ -97,7 +82,7 @@ async function rerunJob(
     const study = stage === QUEUES.ingest ? archivedStudyOf(job.data) : undefined;
     // A new ingest job of a study holds its arrival back, as the receiver's own jobs do.
     if (study && added.id)
-      await notePendingIngest(deps.connection, deps.cfg.redis.prefix, study, added.id, Date.now());
+      await notePendingIngest(deps.redis, deps.cfg.redis.prefix, study, added.id, Date.now());
     return { kind: "job", queue: stage, jobId: added.id ?? "" };
   } finally {
     await queue.close();

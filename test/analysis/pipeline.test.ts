@@ -19,6 +19,7 @@ import { actOnQuarantined } from "../../src/quarantine/actions.js";
 import { QuarantineStore } from "../../src/quarantine/store.js";
 import { QUEUES, createQueue } from "../../src/queues/index.js";
 import { AuditLog } from "../../src/registry/audit.js";
+import { createRoutingDeps } from "../../src/routing/deps.js";
 import { TransferRegistry } from "../../src/registry/transfers.js";
 import { startWorkers, type WorkersHandle } from "../../src/roles/workers.js";
 import { startTransfer } from "../../src/transfer/start.js";
@@ -237,11 +238,16 @@ describe("analysis jobs with the process runtime", () => {
     expect(record.reason).toMatch(/output rejected, nothing sent/);
     const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
     const deps = {
-      cfg,
-      paths: new SitePaths(cfg.dataDir),
-      flow,
-      transfers: new TransferRegistry(redis, cfg.redis.prefix),
-      connection: redis,
+      ...createRoutingDeps(
+        {
+          cfg,
+          paths: new SitePaths(cfg.dataDir),
+          flow,
+          transfers: new TransferRegistry(redis, cfg.redis.prefix),
+          log,
+        },
+        redis,
+      ),
       store,
       audit: new AuditLog(redis, cfg.redis.prefix),
     };

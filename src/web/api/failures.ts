@@ -22,7 +22,7 @@ const idParam = z.object({
 });
 
 export function registerFailureRoutes(api: ApiRoutes, ctx: ApiContext): void {
-  const { cfg, redis, users, audit, flow, paths, transfers } = ctx;
+  const { cfg, redis, users, audit } = ctx;
   const store = new QuarantineStore(redis, cfg.redis.prefix, ctx.logger);
   /** Admins see every record; others only those of a project granted to them. */
   const visible = (p: Principal, r: QuarantineRecord) =>
@@ -52,12 +52,11 @@ export function registerFailureRoutes(api: ApiRoutes, ctx: ApiContext): void {
     const record = await store.get(id);
     if (!record || !visible(p, record)) throw new HttpError(404, `no quarantine record ${id}`);
     try {
-      const outcome = await actOnQuarantined(
-        { cfg, paths, flow, transfers, connection: redis, store, audit },
-        action,
-        id,
-        { user: p.user.name, via: p.via, ip: req.ip ?? "" },
-      );
+      const outcome = await actOnQuarantined({ ...ctx.routing, store, audit }, action, id, {
+        user: p.user.name,
+        via: p.via,
+        ip: req.ip ?? "",
+      });
       res.status(action === "retry" ? 202 : 200).json(outcome);
     } catch (e) {
       if (e instanceof RetryRefused) throw new HttpError(e.status, e.message);

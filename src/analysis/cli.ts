@@ -2,6 +2,7 @@ import type { FionaConfig } from "../config/schema.js";
 import { connectProducer } from "../queues/connection.js";
 import { QUEUES, createQueue } from "../queues/index.js";
 import { enqueueAnalysis, requestCancel } from "./trigger.js";
+import { auditCliAction } from "../cli/cli-audit.js";
 
 export interface AnalyzeOptions {
   job: string;
@@ -23,6 +24,16 @@ export async function analyzeCommand(cfg: FionaConfig, studyUid: string, o: Anal
       ...(o.event !== undefined ? { event: o.event } : {}),
     });
     console.log(`analysis ${o.job} queued as job ${id} (queue ${QUEUES.analysis})`);
+    await auditCliAction(cfg, {
+      action: "analyze",
+      study: studyUid,
+      project: o.project,
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      queue: QUEUES.analysis,
+      jobId: id,
+      detail: o.job,
+    });
   } finally {
     await queue.close();
     redis.disconnect();
@@ -36,6 +47,7 @@ export async function cancelAnalysisCommand(cfg: FionaConfig, jobId: string): Pr
   try {
     if (!(await requestCancel(queue, jobId))) throw new Error(`no analysis job ${jobId}`);
     console.log(`cancel requested for analysis job ${jobId}`);
+    await auditCliAction(cfg, { action: "analyze-cancel", queue: QUEUES.analysis, jobId });
   } finally {
     await queue.close();
     redis.disconnect();

@@ -30,7 +30,7 @@ export async function retryCli(cfg: FionaConfig, requestId: string): Promise<voi
       redis,
     );
     const { request, started } = await retryTransfer(routing, requestId, user);
-    await new AuditLog(redis, cfg.redis.prefix, { logger: log }).record({
+    await new AuditLog(redis, cfg.redis.prefix).record({
       user,
       via: "cli",
       action: "retry",

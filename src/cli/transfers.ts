@@ -52,7 +52,7 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
       requestedBy: o.by ?? user,
     };
     const started = await assignStudy(routing, request, { replace: o.replace === true });
-    await new AuditLog(redis, cfg.redis.prefix, { logger: log }).record({
+    await new AuditLog(redis, cfg.redis.prefix).record({
       user,
       via: "cli",
       action: started.reassignedFrom ? "reassign" : "assign",

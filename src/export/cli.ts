@@ -6,6 +6,7 @@ import { uploadFile } from "../sftp/upload.js";
 import { buildExport } from "./build.js";
 import { exportRequest } from "./request.js";
 import { ExportStore, LAYOUTS, type ExportLayout } from "./store.js";
+import { auditCliAction } from "../cli/cli-audit.js";
 
 export interface ExportCliOptions {
   project: string;
@@ -44,6 +45,14 @@ export async function exportCli(cfg: FionaConfig, studyUid: string, o: ExportCli
     console.log(
       `export ${rec.id}: ${store.zipPath(rec.id)} (${rec.size ?? 0} bytes, ${rec.manifest?.files.total ?? 0} files, from ${rec.source})`,
     );
+    await auditCliAction(cfg, {
+      action: o.noassign ? "noassign" : "export",
+      study: studyUid,
+      project: o.project,
+      participant: o.participant,
+      ...(o.event !== undefined ? { event: o.event } : {}),
+      detail: `${rec.id} ${layout}${o.upload !== undefined ? ` upload ${o.upload}` : ""}`,
+    });
     if (dest) {
       const r = await uploadFile(dest, store.zipPath(rec.id), {
         remoteName: rec.downloadName,

@@ -76,7 +76,7 @@ async function act(cfg: FionaConfig, action: "retry" | "dismiss", id: string): P
           redis,
         ),
         store: new QuarantineStore(redis, cfg.redis.prefix),
-        audit: new AuditLog(redis, cfg.redis.prefix, { logger: log }),
+        audit: new AuditLog(redis, cfg.redis.prefix),
       },
       action,
       id,

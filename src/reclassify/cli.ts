@@ -7,6 +7,7 @@ import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { QUEUES, createQueue } from "../queues/index.js";
 import { dayStartMs, studiesSince } from "./select.js";
+import { auditCliAction } from "../cli/cli-audit.js";
 
 export function registerReclassifyCommands(program: Command, cfg: () => FionaConfig): void {
   program
@@ -33,6 +34,12 @@ async function reclassifyCli(cfg: FionaConfig, uid: string | undefined, allSince
       studies.map((studyInstanceUid) => ({ name: QUEUES.reclassify, data: { studyInstanceUid } })),
     );
     console.log(`${studies.length} reclassify job(s) queued`);
+    await auditCliAction(cfg, {
+      action: "reclassify",
+      ...(uid !== undefined
+        ? { study: uid }
+        : { detail: `all since ${allSince}: ${studies.length} studies` }),
+    });
   } finally {
     await queue.close();
     redis.disconnect();

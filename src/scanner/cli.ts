@@ -7,6 +7,7 @@ import { connectProducer, createRedis } from "../queues/connection.js";
 import { QUEUES, createQueue } from "../queues/index.js";
 import { reportRedisErrors } from "../queues/redis-errors.js";
 import { enqueuePull } from "./enqueue.js";
+import { auditCliAction } from "../cli/cli-audit.js";
 
 export function registerPullCommand(program: Command, cfg: () => FionaConfig): void {
   program
@@ -44,6 +45,13 @@ async function pullCli(cfg: FionaConfig, uid: string, o: { scanner?: string; wai
     await events?.waitUntilReady();
     const jobId = await enqueuePull(queue, { studyInstanceUid: uid, scanner, trigger: "manual" });
     console.log(`scanner pull ${jobId} queued`);
+    await auditCliAction(cfg, {
+      action: "pull",
+      study: uid,
+      queue: QUEUES.scannerPull,
+      jobId,
+      detail: scanner,
+    });
     if (!events) return;
     const job = (await queue.getJob(jobId))!;
     try {

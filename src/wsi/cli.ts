@@ -10,6 +10,7 @@ import { DEFAULT_JOB_OPTIONS, QUEUES, createQueue } from "../queues/index.js";
 import { validateRequest } from "../transfer/request.js";
 import { parseMetaOptions } from "./metadata.js";
 import { slideExtension, uploadStore, type UploadRecord } from "./uploads.js";
+import { auditCliAction } from "../cli/cli-audit.js";
 
 export interface AttachOptions {
   project: string;
@@ -114,6 +115,13 @@ export async function waitForUpload(cfg: FionaConfig, id: string, pollMs = 500):
 async function attachCli(cfg: FionaConfig, file: string, o: AttachOptions): Promise<void> {
   const record = await attachFile(cfg, file, o);
   console.log(`upload ${record.id} (${record.size} bytes) queued for conversion`);
+  await auditCliAction(cfg, {
+    action: "attach",
+    project: o.project,
+    participant: o.participant,
+    ...(o.event !== undefined ? { event: o.event } : {}),
+    detail: `upload ${record.id}`,
+  });
   if (!o.wait) return;
   const done = await waitForUpload(cfg, record.id);
   if (done.state === "sent") console.log(`upload ${done.id} sent (transfer ${done.requestId ?? "?"})`);

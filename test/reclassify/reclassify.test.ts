@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -139,6 +139,16 @@ describe("reclassify", () => {
     });
     const entry = await new StudyRegistry(redis, cfg.redis.prefix).get(study.studyInstanceUid);
     expect(entry?.series.find((s) => s.seriesInstanceUid === t1)?.classifyType).toEqual(["T1"]);
+    // The command is in the audit log, as the operating-system user.
+    const audited = JSON.parse(await fiona("audit", "--json")) as Array<Record<string, unknown>>;
+    expect(audited).toContainEqual(
+      expect.objectContaining({
+        action: "reclassify",
+        via: "cli",
+        user: userInfo().username,
+        study: study.studyInstanceUid,
+      }),
+    );
     // Nothing identifying in what was logged.
     expect(captured.text()).not.toContain(study.phi.patientName);
     expect(captured.text()).not.toContain(study.phi.patientId);

@@ -149,7 +149,10 @@ async function pass(deps: ReconcileDeps, full: boolean): Promise<ReconcileResult
       for (const f of files.filter((x) => !linked.has(x.sopInstanceUid) && !failedPaths.has(x.path))) {
         const changed = await changedMs(f.path);
         if (changed === undefined) continue;
-        if (p.startedAt - changed < opts.minAgeSeconds * 1000) recheck.add(folder.name);
+        // Younger files wait (their job may be on its way); with no minimum age nothing waits, whatever
+        // the file system clock's granularity says about a file written just before the pass.
+        if (opts.minAgeSeconds > 0 && p.startedAt - changed < opts.minAgeSeconds * 1000)
+          recheck.add(folder.name);
         else
           unlinked.push({
             ...f,

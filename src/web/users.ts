@@ -260,9 +260,13 @@ export class UserDirectory {
     return { ok: false, reason: "invalid" };
   }
 
-  /** Check an `Authorization: Basic` header; a verified header is cached (as an HMAC) for a minute. */
+  /**
+   * Check an `Authorization: Basic` header; a verified header is cached (as an HMAC) for a minute. The
+   * users file is looked at on every check (one stat), so a changed password or a removed user stops
+   * working at once, not only after the next periodic look.
+   */
   checkBasic(header: string, address?: string): Promise<PasswordCheck> {
-    this.refresh();
+    this.refresh(true);
     return this.basic.check(header, address);
   }
 }

@@ -2,7 +2,6 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { FlowProducer } from "bullmq";
 import { deidSettings, type FionaConfig } from "../config/schema.js";
-import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { TransferRegistry, type TransferRecord } from "../registry/transfers.js";
 import { liveStatus, type LiveStatus } from "../transfer/live-status.js";
@@ -10,10 +9,9 @@ import type { StageTimings } from "../transfer/stage-timings.js";
 import { deidentifyFiles } from "../transfer/deid-files.js";
 import { validateRequest } from "../transfer/request.js";
 import os from "node:os";
-import { createLogger } from "../log.js";
 import { AuditLog } from "../registry/audit.js";
 import { assignStudy } from "../routing/assign.js";
-import { createRoutingDeps } from "../routing/deps.js";
+import { withRouting } from "./routing-session.js";
 
 export interface AssignOptions {
   project: string;
@@ -29,21 +27,8 @@ export interface AssignOptions {
  * (auto-ID reservation, re-assignment check), audited with the operating-system user.
  */
 export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOptions): Promise<void> {
-  const redis = await connectProducer(cfg.redis);
-  const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
-  const log = createLogger(cfg.log.level);
   const user = os.userInfo().username;
-  try {
-    const routing = createRoutingDeps(
-      {
-        cfg,
-        paths: new SitePaths(cfg.dataDir),
-        flow,
-        transfers: new TransferRegistry(redis, cfg.redis.prefix),
-        log,
-      },
-      redis,
-    );
+  await withRouting(cfg, async (routing) => {
     const request = {
       studyInstanceUid: studyUid,
       project: o.project,
@@ -52,7 +37,7 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
       requestedBy: o.by ?? user,
     };
     const started = await assignStudy(routing, request, { replace: o.replace === true });
-    await new AuditLog(redis, cfg.redis.prefix).record({
+    await new AuditLog(routing.redis, cfg.redis.prefix).record({
       user,
       via: "cli",
       action: started.reassignedFrom ? "reassign" : "assign",
@@ -68,10 +53,7 @@ export async function assign(cfg: FionaConfig, studyUid: string, o: AssignOption
       `transfer ${started.requestId} run ${started.run}: ${started.series} series queued` +
         (started.reassignedFrom ? ` (re-assigned from ${started.reassignedFrom.join(", ")})` : ""),
     );
-  } finally {
-    await flow.close();
-    redis.disconnect();
-  }
+  });
 }
 
 /** `fiona transfers`: transfer requests with the state and reason the Assign page shows. */

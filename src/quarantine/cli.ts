@@ -1,15 +1,11 @@
 /** `fiona failures [--stage S] [--json]`, `fiona failures retry|dismiss <id>`: the stages' quarantine. */
 import os from "node:os";
-import { FlowProducer } from "bullmq";
 import type { Command } from "commander";
 import type { FionaConfig } from "../config/schema.js";
-import { createLogger } from "../log.js";
-import { SitePaths } from "../paths.js";
 import { connectProducer } from "../queues/connection.js";
 import { ALL_QUEUES, type QueueName } from "../queues/index.js";
 import { AuditLog } from "../registry/audit.js";
-import { createRoutingDeps } from "../routing/deps.js";
-import { TransferRegistry } from "../registry/transfers.js";
+import { withRouting } from "../cli/routing-session.js";
 import { actOnQuarantined } from "./actions.js";
 import type { QuarantineRecord } from "./record.js";
 import { QuarantineStore } from "./store.js";
@@ -59,24 +55,12 @@ function describe(r: QuarantineRecord): string {
 }
 
 async function act(cfg: FionaConfig, action: "retry" | "dismiss", id: string): Promise<void> {
-  const redis = await connectProducer(cfg.redis);
-  const flow = new FlowProducer({ connection: redis, prefix: cfg.redis.prefix });
-  const log = createLogger(cfg.log.level);
-  try {
+  await withRouting(cfg, async (routing) => {
     const outcome = await actOnQuarantined(
       {
-        ...createRoutingDeps(
-          {
-            cfg,
-            paths: new SitePaths(cfg.dataDir),
-            flow,
-            transfers: new TransferRegistry(redis, cfg.redis.prefix),
-            log,
-          },
-          redis,
-        ),
-        store: new QuarantineStore(redis, cfg.redis.prefix),
-        audit: new AuditLog(redis, cfg.redis.prefix),
+        ...routing,
+        store: new QuarantineStore(routing.redis, cfg.redis.prefix),
+        audit: new AuditLog(routing.redis, cfg.redis.prefix),
       },
       action,
       id,
@@ -89,8 +73,5 @@ async function act(cfg: FionaConfig, action: "retry" | "dismiss", id: string): P
           ? `job ${outcome.jobId} of ${outcome.queue} queued again`
           : `record ${id} dismissed`,
     );
-  } finally {
-    await flow.close();
-    redis.disconnect();
-  }
+  });
 }

@@ -57,3 +57,12 @@ export function safePathComponent(value: string, fallback = "unknown"): string {
     .replace(/^\.+/, "_");
   return cleaned === "" ? fallback : cleaned.slice(0, 128);
 }
+
+/**
+ * participants/<PatientID>/… is the one place of the layout named after patient identity: an error
+ * that quotes such a path (a failed symlink, a full disk) must not carry the ID into logs, job records
+ * or the quarantine.
+ */
+export function redactIdentifyingPaths(text: string): string {
+  return text.replace(/participants\/[^/'"\n]+/g, "participants/<redacted>");
+}

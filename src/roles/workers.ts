@@ -5,7 +5,7 @@ import { startupHousekeeping } from "../cleanup/at-start.js";
 import type { FionaConfig } from "../config/schema.js";
 import { withLogContext, type Logger } from "../log.js";
 import { JobMetrics } from "../metrics/jobs.js";
-import { SitePaths } from "../paths.js";
+import { SitePaths, redactIdentifyingPaths } from "../paths.js";
 import { SeriesWriter } from "../ingest/series-writer.js";
 import { STAGES, WORKER_QUEUES, concurrencyOf, type StageContext } from "../processors/index.js";
 import { upsertSchedules } from "../schedules/index.js";
@@ -177,7 +177,18 @@ export async function startWorkers(
     const handler = retryWhenDiskFull(binding.handler, queue, log, cfg.disk);
     // Every log line a job writes carries its queue and job id (src/log.ts withLogContext).
     const fn: Processor = (job, token) =>
-      withLogContext({ queue, jobId: job.id ?? "" }, () => handler(job, token) as Promise<unknown>);
+      withLogContext({ queue, jobId: job.id ?? "" }, async () => {
+        try {
+          return (await handler(job, token)) as unknown;
+        } catch (e) {
+          // In place, so the error keeps its class (UnrecoverableError) and code for BullMQ and the retries.
+          if (e instanceof Error) {
+            e.message = redactIdentifyingPaths(e.message);
+            if (e.stack) e.stack = redactIdentifyingPaths(e.stack);
+          }
+          throw e;
+        }
+      });
     const worker = new Worker(queue, fn, {
       connection,
       prefix,
